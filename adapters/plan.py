@@ -1,0 +1,145 @@
+"""What a node made from a block looks like and how it runs, independent of ComfyUI's node API.
+
+`NodePlan.from_block` reads a `ModularPipelineBlocks` of any kind (leaf, sequential, auto /
+conditional, loop) and decides its sockets through a `SocketMapping`. `NodePlan.run` executes the
+block on a fork of the incoming state. `adapters.factory` turns a plan into a ComfyUI node class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from diffusers.modular_pipelines import InputParam, ModularPipeline, ModularPipelineBlocks, OutputParam, PipelineState
+
+from .sockets import DEFAULT_MAPPING, SocketMapping, SocketSpec
+from .state import fork_state
+
+logger = logging.getLogger(__name__)
+
+STATE_SOCKET = "state"
+COMPONENTS_SOCKET = "components"
+RESERVED_SOCKETS = (STATE_SOCKET, COMPONENTS_SOCKET)
+
+
+class NodeInputError(ValueError):
+    """A node cannot run because an input is missing or unusable."""
+
+
+class BlockExecutionError(RuntimeError):
+    """The block raised; the message names the node and the block."""
+
+
+@dataclass(frozen=True)
+class InputSocket:
+    param: InputParam
+    spec: SocketSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or self.param.name
+
+    @property
+    def is_required(self) -> bool:
+        """Required in ComfyUI's sense: only widgets, which always carry a value. A required
+        socket may still be fed by the incoming state, so it stays optional and is checked when
+        the node runs."""
+        return bool(self.param.required) and self.spec.is_widget
+
+
+@dataclass(frozen=True)
+class OutputSocket:
+    param: OutputParam
+    spec: SocketSpec
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    block: ModularPipelineBlocks
+    inputs: tuple[InputSocket, ...]
+    outputs: tuple[OutputSocket, ...]
+
+    @property
+    def block_name(self) -> str:
+        return type(self.block).__name__
+
+    @property
+    def needs_components(self) -> bool:
+        return bool(self.block.expected_components)
+
+    @classmethod
+    def from_block(cls, block: ModularPipelineBlocks, mapping: SocketMapping = DEFAULT_MAPPING) -> NodePlan:
+        inputs = []
+        for param in block.inputs:
+            if param.name is None:  # a kwargs_type group (e.g. all denoiser inputs): reached through the state
+                continue
+            # Copy: reading `.inputs` of conditional and loop blocks rewrites `required` on shared objects.
+            param = dataclasses.replace(param)
+            inputs.append(InputSocket(param, mapping.input_socket(param)))
+        outputs: dict[str, OutputSocket] = {}
+        for param in block.intermediate_outputs:
+            if param.name not in outputs:
+                outputs[param.name] = OutputSocket(dataclasses.replace(param), mapping.output_socket(param))
+        names = [socket.name for socket in inputs]
+        clashes = {name for name in names if names.count(name) > 1 or name in RESERVED_SOCKETS}
+        if clashes:
+            raise ValueError(f"block {type(block).__name__}: input names {sorted(clashes)} clash with other sockets")
+        return cls(block, tuple(inputs), tuple(outputs.values()))
+
+    def run(
+        self,
+        values: Mapping[str, Any],
+        *,
+        pipeline: ModularPipeline,
+        node_label: str,
+        before_run: Callable[[PipelineState], None] | None = None,
+    ) -> tuple[PipelineState, list[Any]]:
+        """Run the block on a fork of `values["state"]`.
+
+        Each input's value comes from its socket or widget, else the incoming state, else the
+        parameter's default. Returns the new state and one value per output socket.
+        """
+        state = fork_state(values.get(STATE_SOCKET))
+        for socket in self.inputs:
+            raw = values.get(socket.name)
+            if raw is not None and not _is_unset(raw, socket.spec.unset):
+                value = socket.spec.to_block(raw, socket.param) if socket.spec.to_block else raw
+                state.set(socket.param.name, value, socket.param.kwargs_type)
+            elif socket.param.required and state.get(socket.param.name) is None and socket.param.default is None:
+                raise NodeInputError(
+                    f"{node_label}: block {self.block_name} needs input '{socket.name}'"
+                    + (f" (parameter '{socket.param.name}')" if socket.name != socket.param.name else "")
+                    + ": connect or set it, or provide it in the incoming state"
+                )
+        if before_run is not None:
+            before_run(state)
+        try:
+            _, state = self.block(pipeline, state)
+        except Exception as error:
+            if _is_interrupt(error):
+                raise
+            raise BlockExecutionError(
+                f"{node_label}: block {self.block_name} failed: {type(error).__name__}: {error}"
+            ) from error
+        outputs = []
+        for socket in self.outputs:
+            value = state.get(socket.name)
+            outputs.append(socket.spec.from_block(value, socket.param) if socket.spec.from_block else value)
+        return state, outputs
+
+
+def _is_unset(value: Any, unset: Any) -> bool:
+    return unset is not None and type(value) is type(unset) and value == unset
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    # ComfyUI's InterruptProcessingException (an Exception in 0.3.75, a BaseException later) must
+    # reach the executor untouched so the prompt is reported as interrupted, not failed.
+    return type(error).__name__ == "InterruptProcessingException"
