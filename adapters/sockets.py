@@ -295,10 +295,7 @@ class SocketMapping:
     def _socket(self, name: str, hint: Any, default: Any, description: str | None) -> SocketSpec:
         rule = self.name_rules.get(name)
         io_type = (
-            socket_type_for_hint(hint)
-            or (rule.io_type if rule else None)
-            or socket_type_for_default(default)
-            or VALUE
+            socket_type_for_hint(hint) or (rule.io_type if rule else None) or socket_type_for_default(default) or VALUE
         )
         options: dict[str, Any] = {}
         to_block, from_block = TYPE_CONVERTERS.get(io_type, (None, None))

@@ -28,8 +28,12 @@ def fork_state(state: PipelineState | None) -> PipelineState:
 def describe_value(value: Any) -> dict[str, Any]:
     """A JSON-friendly description: tensors by shape and dtype, images by size, scalars by value."""
     if isinstance(value, torch.Tensor):
-        return {"type": "Tensor", "shape": list(value.shape), "dtype": str(value.dtype).removeprefix("torch."),
-                "device": str(value.device)}
+        return {
+            "type": "Tensor",
+            "shape": list(value.shape),
+            "dtype": str(value.dtype).removeprefix("torch."),
+            "device": str(value.device),
+        }
     if isinstance(value, Image.Image):
         return {"type": "PIL.Image", "size": list(value.size), "mode": value.mode}
     if isinstance(value, torch.Generator):

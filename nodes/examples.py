@@ -136,7 +136,9 @@ CATEGORY = "Modular Diffusers/examples"
 
 EXAMPLE_DEFINITIONS = [
     BlockNodeDefinition("MDiff_ExampleInputBlock", InputBlock(), "Example: Input Block", CATEGORY),
-    BlockNodeDefinition("MDiff_ExampleImageEncoderBlock", ImageEncoderBlock(), "Example: Image Encoder Block", CATEGORY),
+    BlockNodeDefinition(
+        "MDiff_ExampleImageEncoderBlock", ImageEncoderBlock(), "Example: Image Encoder Block", CATEGORY
+    ),
     BlockNodeDefinition(
         "MDiff_ExampleSequentialBlocks",
         input_then_image_encoder(),
