@@ -77,7 +77,7 @@ class NodePlan:
     @classmethod
     def from_block(cls, block: ModularPipelineBlocks, mapping: SocketMapping = DEFAULT_MAPPING) -> NodePlan:
         inputs = []
-        for param in block.inputs:
+        for param in [*block.inputs, *_undeclared_trigger_inputs(block)]:
             if param.name is None:  # a kwargs_type group (e.g. all denoiser inputs): reached through the state
                 continue
             # Copy: reading `.inputs` of conditional and loop blocks rewrites `required` on shared objects.
@@ -125,14 +125,28 @@ class NodePlan:
         except Exception as error:
             if _is_interrupt(error):
                 raise
+            unset = [s.name for s in self.inputs if state.get(s.param.name) is None and s.param.default is None]
+            hint = f" (inputs without a value: {', '.join(unset)})" if unset else ""
             raise BlockExecutionError(
-                f"{node_label}: block {self.block_name} failed: {type(error).__name__}: {error}"
+                f"{node_label}: block {self.block_name} failed: {type(error).__name__}: {error}{hint}"
             ) from error
         outputs = []
         for socket in self.outputs:
             value = state.get(socket.name)
             outputs.append(socket.spec.from_block(value, socket.param) if socket.spec.from_block else value)
         return state, outputs
+
+
+def _undeclared_trigger_inputs(block: ModularPipelineBlocks) -> list[InputParam]:
+    """A conditional block picks its branch from trigger values in the state; a trigger that no
+    branch declares as an input still needs a socket to be settable."""
+    declared = {param.name for param in block.inputs}
+    names = getattr(block, "block_names", None) or list(getattr(block, "sub_blocks", {}))
+    params = []
+    for trigger, branch in zip(getattr(block, "block_trigger_inputs", None) or [], names):
+        if trigger is not None and trigger not in declared:
+            params.append(InputParam(trigger, description=f"Set to run the '{branch}' branch of this block."))
+    return params
 
 
 def _is_unset(value: Any, unset: Any) -> bool:

@@ -317,6 +317,8 @@ class SocketMapping:
                 options.setdefault(key, bound)
             options["min"] = min(options["min"], options["default"])
             options["max"] = max(options["max"], options["default"])
+        if io_type == "STRING" and _is_list_hint(hint):
+            tooltip_extra = "One item per line."
         tooltip = " ".join(part for part in (description, tooltip_extra) if part) or None
         return SocketSpec(io_type, options, socket_name, to_block, from_block, unset, tooltip)
 

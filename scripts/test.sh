@@ -11,6 +11,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 "$repo/scripts/provision.sh" "${provision_args[@]}"
+"$repo/scripts/install_browser.sh"
 # shellcheck source=/dev/null
 . "$repo/.comfyui.env"
 export COMFYUI_DIR
