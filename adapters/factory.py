@@ -9,15 +9,19 @@ disjoint, and generated classes derive from `io.ComfyNode` itself, never from a 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from comfy_api.latest import io
-from diffusers.modular_pipelines import ModularPipeline, ModularPipelineBlocks
+from diffusers.modular_pipelines import InputParam, ModularPipeline, ModularPipelineBlocks, PipelineState
 
+from .components import ComponentsBundle, carry_components, prepare_components
+from .loops import LoopReporter, instrument_loops, reporting
 from .plan import COMPONENTS_SOCKET, STATE_SOCKET, InputSocket, NodePlan, OutputSocket
-from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, STATE, SocketMapping
+from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, STATE, NameRule, SocketMapping, SocketSpec
 
 StateType = io.Custom(STATE)
 ComponentsType = io.Custom(COMPONENTS)
@@ -26,6 +30,7 @@ STATE_TOOLTIP = (
     "Pipeline state from the previous step. Inputs left unconnected are taken from it; "
     "this node never changes it, it outputs a new one."
 )
+COMPONENTS_TOOLTIP = "Loaded model components (from a components loader). Models are shared, never modified."
 STATE_OUT_TOOLTIP = "The pipeline state after this block: the incoming values plus everything this block produced."
 OUTPUT_SUFFIX = "_out"  # ComfyUI 0.3.75 rejects an id used for both an input and an output
 
@@ -33,7 +38,13 @@ OUTPUT_SUFFIX = "_out"  # ComfyUI 0.3.75 rejects an id used for both an input an
 @dataclass(frozen=True)
 class BlockNodeDefinition:
     """Everything needed to make one node: a stable id (saved workflows refer to it, never change
-    it), the block, and how it is shown."""
+    it), the block, and how it is shown.
+
+    `inputs` / `outputs` limit the sockets to these parameter names (None: all; the rest still flows
+    through the state); `fixed_inputs` sets parameters without a socket; `component_inputs` adds
+    widgets that configure an execution-scoped component (component name -> config key -> rule),
+    e.g. a guider's `guidance_scale`.
+    """
 
     node_id: str
     block: ModularPipelineBlocks
@@ -41,34 +52,71 @@ class BlockNodeDefinition:
     category: str
     description: str | None = None
     mapping: SocketMapping = field(default=DEFAULT_MAPPING)
+    inputs: Sequence[str] | None = None
+    outputs: Sequence[str] | None = None
+    fixed_inputs: Mapping[str, Any] = field(default_factory=dict)
+    component_inputs: Mapping[str, Mapping[str, NameRule]] = field(default_factory=dict)
 
 
 def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
     """A V3 node class that runs `definition.block` on the pipeline-state socket."""
-    # The node owns a private copy: blocks are mutable specs (sub_blocks can be edited).
+    # The node owns a private copy: blocks are mutable specs, and its loops get instrumented.
     block = copy.deepcopy(definition.block)
-    plan = NodePlan.from_block(block, definition.mapping)
+    has_loops = instrument_loops(block) > 0
+    plan = NodePlan.from_block(
+        block,
+        definition.mapping,
+        exposed=definition.inputs,
+        fixed=definition.fixed_inputs,
+        output_names=definition.outputs,
+    )
     description = definition.description or block.description or ""
+    config_sockets = [
+        (component, key, definition.mapping.extended({key: rule}).input_socket(InputParam(key)))
+        for component, rules in definition.component_inputs.items()
+        for key, rule in rules.items()
+    ]
     pipeline_cache: list[ModularPipeline] = []
 
     def define_schema(cls) -> io.Schema:
+        inputs = [StateType.Input(STATE_SOCKET, optional=True, tooltip=STATE_TOOLTIP)]
+        if plan.needs_components:
+            inputs.append(ComponentsType.Input(COMPONENTS_SOCKET, tooltip=COMPONENTS_TOOLTIP))
+        inputs += [_widget_input(key, spec, optional=True) for _, key, spec in config_sockets]
+        inputs += [_schema_input(socket) for socket in plan.inputs]
         return io.Schema(
             node_id=definition.node_id,
             display_name=definition.display_name,
             category=definition.category,
             description=description,
-            inputs=[StateType.Input(STATE_SOCKET, optional=True, tooltip=STATE_TOOLTIP)]
-            + [_schema_input(socket) for socket in plan.inputs],
+            inputs=inputs,
             outputs=[StateType.Output(STATE_SOCKET + OUTPUT_SUFFIX, display_name="state", tooltip=STATE_OUT_TOOLTIP)]
             + [_schema_output(socket) for socket in plan.outputs],
             hidden=[io.Hidden.unique_id],
         )
 
     def execute(cls, **values: Any) -> io.NodeOutput:
-        label = f"node {cls.hidden.unique_id} '{definition.display_name}' ({definition.node_id})"
+        node_id = cls.hidden.unique_id
+        label = f"node {node_id} '{definition.display_name}' ({definition.node_id})"
         if not pipeline_cache:
             pipeline_cache.append(block.init_pipeline())
-        state, outputs = plan.run(values, pipeline=pipeline_cache[0], node_label=label)
+        pipeline = pipeline_cache[0]
+        bundle: ComponentsBundle | None = values.get(COMPONENTS_SOCKET)
+        overrides: dict[str, dict[str, Any]] = {}
+        for component, key, _ in config_sockets:
+            if values.get(key) is not None:
+                overrides.setdefault(component, {})[key] = values[key]
+        scoped: dict[str, Any] = {}
+
+        def before_run(state: PipelineState) -> None:
+            scoped.update(prepare_components(pipeline, bundle, state, overrides))
+            if bundle is not None:
+                bundle.load(pipeline.component_names)
+
+        reporter = LoopReporter(node_id, bundle.latent_format if bundle is not None else None)
+        with reporting(reporter) if has_loops else contextlib.nullcontext():
+            state, outputs = plan.run(values, pipeline=pipeline, node_label=label, before_run=before_run)
+        carry_components(state, scoped)
         return io.NodeOutput(state, *outputs)
 
     return type(
@@ -83,17 +131,22 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
     )
 
 
+_WIDGETS = {"INT": io.Int, "FLOAT": io.Float, "STRING": io.String, "BOOLEAN": io.Boolean}
+
+
+def _widget_input(name: str, spec: SocketSpec, optional: bool) -> io.Input:
+    widget_class = _WIDGETS[spec.io_type]
+    if spec.is_widget:
+        return widget_class.Input(name, optional=optional, tooltip=spec.tooltip, **spec.options)
+    return widget_class.Input(name, optional=optional, tooltip=spec.tooltip, force_input=True)
+
+
 def _schema_input(socket: InputSocket) -> io.Input:
     spec = socket.spec
-    common: dict[str, Any] = {"optional": not socket.is_required, "tooltip": spec.tooltip}
-    widget_class = {"INT": io.Int, "FLOAT": io.Float, "STRING": io.String, "BOOLEAN": io.Boolean}.get(spec.io_type)
-    if widget_class is not None:
-        if spec.is_widget:
-            return widget_class.Input(socket.name, **common, **spec.options)
-        return widget_class.Input(socket.name, **common, force_input=True)
-    if spec.io_type == IMAGE:
-        return io.Image.Input(socket.name, **common)
-    return io.Custom(spec.io_type).Input(socket.name, **common)
+    if spec.io_type in _WIDGETS:
+        return _widget_input(socket.name, spec, optional=not socket.is_required)
+    comfy_type = io.Image if spec.io_type == IMAGE else io.Custom(spec.io_type)
+    return comfy_type.Input(socket.name, optional=True, tooltip=spec.tooltip)
 
 
 def _schema_output(socket: OutputSocket) -> io.Output:
@@ -105,4 +158,4 @@ def _schema_output(socket: OutputSocket) -> io.Output:
     )
 
 
-__all__ = ["BlockNodeDefinition", "ComponentsType", "StateType", "make_block_node", "COMPONENTS_SOCKET"]
+__all__ = ["BlockNodeDefinition", "ComponentsType", "StateType", "make_block_node"]

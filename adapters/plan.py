@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,33 +65,57 @@ class NodePlan:
     block: ModularPipelineBlocks
     inputs: tuple[InputSocket, ...]
     outputs: tuple[OutputSocket, ...]
+    fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def block_name(self) -> str:
         return type(self.block).__name__
 
     @property
+    def checks_required(self) -> bool:
+        """Only a leaf block's `required` flags are reliable: a composite block's combined inputs can
+        mark as required a value that one of its own sub-blocks produces (diffusers then raises at
+        the leaf, naming the parameter)."""
+        return not getattr(self.block, "sub_blocks", None)
+
+    @property
     def needs_components(self) -> bool:
         return bool(self.block.expected_components)
 
     @classmethod
-    def from_block(cls, block: ModularPipelineBlocks, mapping: SocketMapping = DEFAULT_MAPPING) -> NodePlan:
+    def from_block(
+        cls,
+        block: ModularPipelineBlocks,
+        mapping: SocketMapping = DEFAULT_MAPPING,
+        *,
+        exposed: Sequence[str] | None = None,
+        fixed: Mapping[str, Any] | None = None,
+        output_names: Sequence[str] | None = None,
+    ) -> NodePlan:
+        """`exposed` limits the input sockets to these parameter names (the others still come from
+        the state or their default); `fixed` sets parameters to constant values without a socket;
+        `output_names` limits the output sockets (everything stays in the output state)."""
+        fixed = dict(fixed or {})
         inputs = []
         for param in [*block.inputs, *_undeclared_trigger_inputs(block)]:
             if param.name is None:  # a kwargs_type group (e.g. all denoiser inputs): reached through the state
+                continue
+            if param.name in fixed or (exposed is not None and param.name not in exposed):
                 continue
             # Copy: reading `.inputs` of conditional and loop blocks rewrites `required` on shared objects.
             param = dataclasses.replace(param)
             inputs.append(InputSocket(param, mapping.input_socket(param)))
         outputs: dict[str, OutputSocket] = {}
         for param in block.intermediate_outputs:
+            if output_names is not None and param.name not in output_names:
+                continue
             if param.name not in outputs:
                 outputs[param.name] = OutputSocket(dataclasses.replace(param), mapping.output_socket(param))
         names = [socket.name for socket in inputs]
         clashes = {name for name in names if names.count(name) > 1 or name in RESERVED_SOCKETS}
         if clashes:
             raise ValueError(f"block {type(block).__name__}: input names {sorted(clashes)} clash with other sockets")
-        return cls(block, tuple(inputs), tuple(outputs.values()))
+        return cls(block, tuple(inputs), tuple(outputs.values()), fixed)
 
     def run(
         self,
@@ -107,12 +131,14 @@ class NodePlan:
         parameter's default. Returns the new state and one value per output socket.
         """
         state = fork_state(values.get(STATE_SOCKET))
+        for name, value in self.fixed.items():
+            state.set(name, value)
         for socket in self.inputs:
             raw = values.get(socket.name)
             if raw is not None and not _is_unset(raw, socket.spec.unset):
                 value = socket.spec.to_block(raw, socket.param) if socket.spec.to_block else raw
                 state.set(socket.param.name, value, socket.param.kwargs_type)
-            elif socket.param.required and state.get(socket.param.name) is None and socket.param.default is None:
+            elif self.checks_required and state.get(socket.param.name) is None and socket.param.required:
                 raise NodeInputError(
                     f"{node_label}: block {self.block_name} needs input '{socket.name}'"
                     + (f" (parameter '{socket.param.name}')" if socket.name != socket.param.name else "")
@@ -143,7 +169,7 @@ def _undeclared_trigger_inputs(block: ModularPipelineBlocks) -> list[InputParam]
     declared = {param.name for param in block.inputs}
     names = getattr(block, "block_names", None) or list(getattr(block, "sub_blocks", {}))
     params = []
-    for trigger, branch in zip(getattr(block, "block_trigger_inputs", None) or [], names):
+    for trigger, branch in zip(getattr(block, "block_trigger_inputs", None) or [], names, strict=False):
         if trigger is not None and trigger not in declared:
             params.append(InputParam(trigger, description=f"Set to run the '{branch}' branch of this block."))
     return params

@@ -1,0 +1,100 @@
+"""The components socket: loaded diffusers components plus their ComfyUI model patchers, and the
+per-execution pipeline a block node runs with.
+
+Models (torch modules) are shared by every node that uses the same loader output. Schedulers and
+guiders are not: they keep per-run state (`set_timesteps`, the guider's step state), so each node
+run works on its own copy, and the copies travel downstream inside the pipeline state (under
+`EXECUTION_COMPONENTS_KEY`). Two branches that share a loader therefore never see each other's
+timesteps, and a node that sets the timesteps hands the same scheduler state to the loop after it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from diffusers.configuration_utils import ConfigMixin
+from diffusers.modular_pipelines import ModularPipeline, PipelineState
+
+from .models import load_models, make_patcher
+
+logger = logging.getLogger(__name__)
+
+EXECUTION_COMPONENTS_KEY = "_mdiff_execution_components"
+
+
+def is_execution_scoped(component: Any) -> bool:
+    """Configured objects that are not models (schedulers, guiders, image processors)."""
+    return isinstance(component, ConfigMixin) and not isinstance(component, torch.nn.Module)
+
+
+@dataclass
+class ComponentsBundle:
+    """What flows on the components socket. Treat as read-only: it is shared and cached."""
+
+    pipeline: ModularPipeline
+    source: str
+    latent_format: Any = None
+    patchers: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: ModularPipeline, source: str, latent_format: Any = None) -> ComponentsBundle:
+        patchers = {
+            name: make_patcher(component, latent_format)
+            for name, component in pipeline.components.items()
+            if isinstance(component, torch.nn.Module)
+        }
+        return cls(pipeline, source, latent_format, patchers)
+
+    def get(self, name: str) -> Any:
+        return self.pipeline.components.get(name)
+
+    def load(self, names: Iterable[str]) -> None:
+        load_models(self.patchers[name] for name in names if name in self.patchers)
+
+    def __repr__(self) -> str:
+        loaded = ", ".join(sorted(name for name, value in self.pipeline.components.items() if value is not None))
+        return f"ComponentsBundle({self.source}: {loaded})"
+
+
+def prepare_components(
+    pipeline: ModularPipeline,
+    bundle: ComponentsBundle | None,
+    state: PipelineState,
+    config_overrides: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Fill `pipeline` (the node's own, made from its block) with the components its block expects.
+
+    Models come from the bundle. Execution-scoped components come from the incoming state when an
+    upstream node carried them, else from the bundle, else the block's own default; each is copied,
+    and `config_overrides` (component -> config values set on the node) are applied to the copy.
+    Returns the execution-scoped components to carry downstream.
+    """
+    carried = state.get(EXECUTION_COMPONENTS_KEY) or {}
+    components: dict[str, Any] = {}
+    scoped: dict[str, Any] = {}
+    for name in pipeline.component_names:
+        value = carried.get(name)
+        if value is None and bundle is not None:
+            value = bundle.get(name)
+        if value is None:
+            value = getattr(pipeline, name, None)
+        if value is None:
+            continue
+        if is_execution_scoped(value):
+            overrides = dict(config_overrides.get(name, {}))
+            value = type(value).from_config(value.config, **overrides) if overrides else copy.deepcopy(value)
+            scoped[name] = value
+        components[name] = value
+    pipeline.update_components(**components)
+    return scoped
+
+
+def carry_components(state: PipelineState, scoped: Mapping[str, Any]) -> None:
+    """Record this run's execution-scoped components in the (already forked) output state."""
+    if scoped:
+        state.values[EXECUTION_COMPONENTS_KEY] = {**(state.get(EXECUTION_COMPONENTS_KEY) or {}), **scoped}

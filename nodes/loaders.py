@@ -1,0 +1,102 @@
+"""Loading diffusers components from ComfyUI's `models/diffusers` folders."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import comfy.latent_formats
+import folder_paths
+import torch
+from comfy_api.latest import io
+from diffusers import ModularPipeline
+
+from ..adapters.components import ComponentsBundle
+from ..adapters.factory import ComponentsType
+
+logger = logging.getLogger(__name__)
+
+FOLDER = "diffusers"
+INDEX_FILES = ("modular_model_index.json", "model_index.json")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+# Latent formats for ComfyUI's latent previews, by the pipeline class diffusers resolves.
+LATENT_FORMATS = {"StableDiffusionXLModularPipeline": comfy.latent_formats.SDXL}
+
+
+def model_folders() -> dict[str, Path]:
+    """Name -> path of every diffusers model folder (one holding a model index) under ComfyUI's
+    `diffusers` model paths, including those added by extra_model_paths.yaml."""
+    found: dict[str, Path] = {}
+    for root in folder_paths.get_folder_paths(FOLDER):
+        root_path = Path(root)
+        if not root_path.is_dir():
+            continue
+        for directory, subdirectories, files in os.walk(root_path, followlinks=True):
+            if any(index in files for index in INDEX_FILES):
+                name = Path(directory).relative_to(root_path).as_posix()
+                if name != ".":
+                    found.setdefault(name, Path(directory))
+                subdirectories.clear()  # a model's own subfolders are components, not models
+    return dict(sorted(found.items()))
+
+
+def pickle_weights(folder: Path) -> list[str]:
+    """Weight files that can run code when loaded (pickle), in component folders without safetensors."""
+    unsafe = []
+    for component in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = [f.name for f in component.iterdir() if f.is_file()]
+        if not any(name.endswith(".safetensors") for name in files):
+            unsafe += [f"{component.name}/{name}" for name in files if name.endswith(PICKLE_SUFFIXES)]
+    return unsafe
+
+
+class LoadComponents(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MDiff_LoadComponents",
+            display_name="Load Diffusers Components",
+            category="Modular Diffusers/loaders",
+            description="Loads a diffusers model folder (models/diffusers/<name>, or any diffusers path of "
+            "extra_model_paths.yaml) with ModularPipeline.from_pretrained + load_components. Its models are "
+            "handed to ComfyUI's model management.",
+            inputs=[
+                io.Combo.Input(
+                    "model",
+                    options=list(model_folders()),
+                    tooltip="A folder with a model_index.json under ComfyUI's diffusers model folders.",
+                ),
+                io.Combo.Input("dtype", options=list(DTYPES), default="float32", tooltip="Weight dtype."),
+                io.Boolean.Input(
+                    "allow_pickle_weights",
+                    default=False,
+                    optional=True,
+                    tooltip="Also load .bin/.pt weights (pickle can run code). Only for folders you trust.",
+                ),
+            ],
+            outputs=[ComponentsType.Output("components_out", display_name="components")],
+        )
+
+    @classmethod
+    def execute(cls, model: str, dtype: str, allow_pickle_weights: bool = False) -> io.NodeOutput:
+        folders = model_folders()
+        if model not in folders:
+            raise ValueError(f"Load Diffusers Components: no model folder named {model!r} (found: {list(folders)})")
+        folder = folders[model]
+        unsafe = pickle_weights(folder)
+        if unsafe and not allow_pickle_weights:
+            raise ValueError(
+                f"Load Diffusers Components: {model!r} has pickle weights without safetensors ({', '.join(unsafe)}); "
+                "enable allow_pickle_weights only if you trust this folder"
+            )
+        pipeline = ModularPipeline.from_pretrained(str(folder))
+        # Skip index entries without a class ([null, null], e.g. an absent image encoder).
+        names = [name for name in pipeline.pretrained_component_names if pipeline._component_specs[name].type_hint]
+        pipeline.load_components(names=names, dtype=DTYPES[dtype])
+        latent_format = LATENT_FORMATS.get(type(pipeline).__name__)
+        bundle = ComponentsBundle.from_pipeline(pipeline, model, latent_format() if latent_format else None)
+        logger.info("loaded %r", bundle)
+        return io.NodeOutput(bundle)
