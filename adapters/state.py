@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from diffusers.modular_pipelines import PipelineState
 from PIL import Image
@@ -34,6 +35,8 @@ def describe_value(value: Any) -> dict[str, Any]:
             "dtype": str(value.dtype).removeprefix("torch."),
             "device": str(value.device),
         }
+    if isinstance(value, np.ndarray):
+        return {"type": "ndarray", "shape": list(value.shape), "dtype": str(value.dtype)}
     if isinstance(value, Image.Image):
         return {"type": "PIL.Image", "size": list(value.size), "mode": value.mode}
     if isinstance(value, torch.Generator):
@@ -59,8 +62,8 @@ def format_description(description: dict[str, dict[str, Any]]) -> str:
     lines = []
     for key, info in description.items():
         kind = info["type"]
-        if kind == "Tensor":
-            detail = f"Tensor {tuple(info['shape'])} {info['dtype']}"
+        if kind in ("Tensor", "ndarray"):
+            detail = f"{kind} {tuple(info['shape'])} {info['dtype']}"
         elif "value" in info:
             detail = f"{kind} = {info['value']!r}"
         elif "length" in info:

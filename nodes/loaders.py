@@ -81,6 +81,20 @@ class LoadComponents(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, model: str, dtype: str) -> bool | str:
+        # ComfyUI 0.3.75 does not check V3 combo values itself, so an unknown or path-like name
+        # would only fail when the node runs; rejected here, it never reaches the queue.
+        folders = model_folders()
+        if model not in folders:
+            available = ", ".join(folders) or "none: put diffusers folders in models/diffusers"
+            return (
+                f"model: {model!r} is not a diffusers folder under ComfyUI's diffusers paths (available: {available})"
+            )
+        if dtype not in DTYPES:
+            return f"dtype: {dtype!r} is not one of {', '.join(DTYPES)}"
+        return True
+
+    @classmethod
     def execute(cls, model: str, dtype: str, allow_pickle_weights: bool = False) -> io.NodeOutput:
         folders = model_folders()
         if model not in folders:

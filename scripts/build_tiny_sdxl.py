@@ -28,16 +28,21 @@ from pathlib import Path
 logger = logging.getLogger("build_tiny_sdxl")
 
 # Bump when anything below changes what is written, so existing folders get rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 MARKER = "tiny_model.json"
 COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
 
 # Random init gives a UNet whose noise prediction hardly depends on the prompt; these factors make the
 # text conditioning (cross-attention values and the pooled-text/time embedding) and the prediction
 # itself stronger, so different prompts and seeds give visibly different 64x64 images.
-UNET_CONV_OUT_SCALE = 1.0
-UNET_ATTN2_SCALE = 1.0
-UNET_ADD_EMBED_SCALE = 1.0
+UNET_CONV_OUT_SCALE = 3.0
+UNET_ATTN2_SCALE = 4.0
+UNET_ADD_EMBED_SCALE = 4.0
+# The random VAE encoder gives latent means of std ~0.25 and a posterior std of ~1, so after the 0.18215
+# scaling factor an encoded image is buried in its own sampling noise and image2image ignores the input.
+# Scale the mean channels of quant_conv up and pin the log-variance low (near-deterministic encoding).
+VAE_LATENT_MEAN_SCALE = 20.0
+VAE_LOGVAR = -12.0
 
 
 def _read_marker(out_dir: Path) -> dict | None:
@@ -137,6 +142,11 @@ def _write_components(target: Path, seed: int) -> None:
             if name.endswith("attn2.to_v"):
                 module.weight.mul_(UNET_ATTN2_SCALE)
         unet.add_embedding.linear_1.weight.mul_(UNET_ADD_EMBED_SCALE)
+        moments = vae.config.latent_channels  # quant_conv rows: [mean..., logvar...]
+        vae.quant_conv.weight[:moments].mul_(VAE_LATENT_MEAN_SCALE)
+        vae.quant_conv.bias[:moments].mul_(VAE_LATENT_MEAN_SCALE)
+        vae.quant_conv.weight[moments:].zero_()
+        vae.quant_conv.bias[moments:].fill_(VAE_LOGVAR)
 
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,

@@ -25,6 +25,7 @@ import websocket
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
 PACK_DIR_NAME = "comfyui-modular-diffusers"
+TINY_MODEL = "tiny-sdxl"  # the default model the shipped SDXL workflows name
 IMPORT_FAILURE_MARKERS = ("IMPORT FAILED", "Cannot import", "Traceback (most recent call last)")
 
 
@@ -66,6 +67,7 @@ class ComfyServer:
         extra_args: list[str] | None = None,
         port: int | None = None,
         log_path: Path | None = None,
+        env: dict[str, str] | None = None,
     ):
         self.base = make_base_directory(base) if base is not None else None
         self.comfy_dir = comfyui_dir()
@@ -73,6 +75,7 @@ class ComfyServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or (base / "comfyui.log" if base is not None else REPO / ".comfyui" / "comfyui.log")
         self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
         self.process: subprocess.Popen | None = None
         self.start_seconds: float | None = None
 
@@ -83,7 +86,7 @@ class ComfyServer:
             command += ["--base-directory", str(self.base), "--database-url", "sqlite:///:memory:"]
         command += self.extra_args
         started = time.monotonic()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", **self.env}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, cwd=self.comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
         while time.monotonic() - started < timeout:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import shutil
 import sys
 
 import pytest
-from comfy_harness import REPO, ComfyServer, comfyui_dir
+import torch
+from build_tiny_sdxl import build_tiny_sdxl
+from comfy_harness import REPO, TINY_MODEL, ComfyServer, comfyui_dir, make_base_directory
 
 PACKAGE = "comfyui_modular_diffusers"
 logger = logging.getLogger(__name__)
@@ -37,12 +40,31 @@ def _import_pack():
 
 
 _import_pack()
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    comfy = ComfyServer(tmp_path_factory.mktemp("comfy-base")).start()
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny random-weight SDXL, built once per test session."""
+    return build_tiny_sdxl(tmp_path_factory.mktemp("models") / TINY_MODEL)
+
+
+def start_server(base: Path, tiny_model: Path, extra_args: list[str] | None = None) -> ComfyServer:
+    """A server whose base directory holds this pack, the tiny model and ComfyUI's example image."""
+    make_base_directory(base)
+    (base / "models" / "diffusers" / TINY_MODEL).symlink_to(tiny_model, target_is_directory=True)
+    (base / "input").mkdir(exist_ok=True)
+    shutil.copy(comfyui_dir() / "input" / "example.png", base / "input" / "example.png")
+    # One torch thread per process: the server and the test process share 2 cores, and
+    # oversubscribed OpenMP threads spin-wait (runs became 10-50x slower).
+    comfy = ComfyServer(base, extra_args=extra_args, env={"OMP_NUM_THREADS": "1"}).start()
     logger.info("ComfyUI answered after %.1f s", comfy.start_seconds)
+    return comfy
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, tiny_model):
+    comfy = start_server(tmp_path_factory.mktemp("comfy-base"), tiny_model)
     yield comfy
     comfy.stop()
 
@@ -53,8 +75,8 @@ def client(server):
 
 
 @pytest.fixture
-def fresh_server(tmp_path):
+def fresh_server(tmp_path, tiny_model):
     """A second server with empty caches, for comparing results with a cold run."""
-    comfy = ComfyServer(tmp_path / "fresh").start()
+    comfy = start_server(tmp_path / "fresh", tiny_model)
     yield comfy
     comfy.stop()

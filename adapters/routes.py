@@ -1,0 +1,32 @@
+"""HTTP routes of the pack, next to ComfyUI's own API (also under /api/...)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from .models import loaded_models
+
+logger = logging.getLogger(__name__)
+
+LOADED_MODELS_ROUTE = "/modular_diffusers/loaded_models"
+_registered = False
+
+
+def register_routes() -> None:
+    """Add the routes once (ComfyUI builds its router after loading custom nodes)."""
+    global _registered
+    if _registered:
+        return
+    from server import PromptServer
+
+    if getattr(PromptServer, "instance", None) is None:  # imported outside a running server
+        return
+
+    @PromptServer.instance.routes.get(LOADED_MODELS_ROUTE)
+    async def get_loaded_models(request: web.Request) -> web.Response:
+        """ComfyUI's loaded-model list: what is on the compute device now, and which of it is ours."""
+        return web.json_response({"models": loaded_models()})
+
+    _registered = True
