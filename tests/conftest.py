@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 import torch
