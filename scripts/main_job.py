@@ -9,11 +9,12 @@ import logging
 import sys
 import time
 
-from comfy_harness import ComfyServer, load_api_workflow
+from build_tiny_sdxl import build_tiny_sdxl
+from comfy_harness import TINY_MODEL, ComfyServer, comfyui_dir, load_api_workflow
 
 logger = logging.getLogger("main_job")
 
-DEFAULT_WORKFLOW = "example_blocks_chain"
+DEFAULT_WORKFLOW = "sdxl_text2image"
 
 
 def describe_outputs(server: ComfyServer, outputs: dict) -> list[str]:
@@ -35,6 +36,8 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[run] %(message)s")
 
+    model = build_tiny_sdxl(comfyui_dir() / "models" / "diffusers" / TINY_MODEL)
+    logger.info("default model: %s", model)
     server = ComfyServer(None, port=args.port)
     logger.info("starting ComfyUI on %s (log: %s)", server.url, server.log_path)
     server.start()
