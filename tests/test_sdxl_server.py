@@ -190,3 +190,16 @@ def test_decoder_without_latents_names_node_block_and_parameter(client):
 @pytest.mark.parametrize("name", ["sdxl_text2image", "sdxl_text2image_one_node", "sdxl_image2image"])
 def test_shipped_sdxl_workflows_run(client, name):
     assert client.run(load_api_workflow(name)).status == "success"
+
+
+def test_latent_previews_only_when_the_preview_method_is_on(client, tmp_path, tiny_model):
+    from conftest import start_server
+
+    assert client.run(text2image(steps=3, prefix="no_previews")).previews == 0  # ComfyUI's default: none
+    server = start_server(tmp_path / "previews", tiny_model, extra_args=["--preview-method", "latent2rgb"])
+    try:
+        run = server.client().run(text2image(steps=5, prefix="previews"))
+        assert run.status == "success"
+        assert run.previews == 5  # one JPEG frame per denoising step
+    finally:
+        server.stop()
