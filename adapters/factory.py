@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from comfy_api.latest import io
-from diffusers.modular_pipelines import InputParam, ModularPipeline, ModularPipelineBlocks, PipelineState
+from diffusers.modular_pipelines import InputParam, ModularPipelineBlocks, PipelineState
 
 from .components import ComponentsBundle, carry_components, prepare_components
 from .loops import LoopReporter, instrument_loops, reporting
@@ -76,7 +76,9 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
         for component, rules in definition.component_inputs.items()
         for key, rule in rules.items()
     ]
-    pipeline_cache: list[ModularPipeline] = []
+    clashes = {key for _, key, _ in config_sockets} & {socket.name for socket in plan.inputs}
+    if clashes:
+        raise ValueError(f"{definition.node_id}: component inputs {sorted(clashes)} clash with block inputs")
 
     def define_schema(cls) -> io.Schema:
         inputs = [StateType.Input(STATE_SOCKET, optional=True, tooltip=STATE_TOOLTIP)]
@@ -98,9 +100,8 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
     def execute(cls, **values: Any) -> io.NodeOutput:
         node_id = cls.hidden.unique_id
         label = f"node {node_id} '{definition.display_name}' ({definition.node_id})"
-        if not pipeline_cache:
-            pipeline_cache.append(block.init_pipeline())
-        pipeline = pipeline_cache[0]
+        # A pipeline of its own per run (under a millisecond): no component outlives the run in it.
+        pipeline = block.init_pipeline()
         bundle: ComponentsBundle | None = values.get(COMPONENTS_SOCKET)
         overrides: dict[str, dict[str, Any]] = {}
         for component, key, _ in config_sockets:
