@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install_browser.sh: installing chromium-headless-shell" >&2
 "${sudo_cmd[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends chromium-headless-shell
+"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium-headless-shell
 if [ ! -x "$binary" ]; then
   echo "install_browser.sh: $binary is still missing after apt-get install" >&2
   exit 1
