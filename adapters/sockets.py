@@ -235,7 +235,7 @@ _SIZE = {"default": 0, "min": 0, "max": 16384, "step": 8}
 # Generic diffusers parameter names (shared by every model family in diffusers' own
 # INPUT_PARAM_TEMPLATES), so this table knows no model family.
 DEFAULT_NAME_RULES: dict[str, NameRule] = {
-    "prompt": NameRule("STRING", {"default": "", "multiline": True}),
+    "prompt": NameRule("STRING", _TEXT),
     "prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set (the model uses `prompt`)."),
     "negative_prompt": NameRule("STRING", _TEXT, unset="", tooltip="Empty: no negative prompt."),
     "negative_prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set."),
@@ -253,10 +253,10 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
         to_block=seed_to_generator,
         tooltip="Seed of the random noise; a fresh torch.Generator is made from it on every run.",
     ),
-    "image": NameRule(IMAGE, to_block=image_to_pil),
-    "mask_image": NameRule(IMAGE, to_block=image_to_pil),
-    "control_image": NameRule(IMAGE, to_block=image_to_pil),
-    "images": NameRule(IMAGE, from_block=to_comfy_image),
+    "image": NameRule(IMAGE),
+    "mask_image": NameRule(IMAGE),
+    "control_image": NameRule(IMAGE),
+    "images": NameRule(IMAGE),
     "output_type": NameRule("STRING", {"default": "pil"}),
     "batch_size": NameRule("INT", _INT),
     "latents": NameRule(TENSOR),
@@ -321,10 +321,6 @@ class SocketMapping:
             tooltip_extra = "One item per line."
         tooltip = " ".join(part for part in (description, tooltip_extra) if part) or None
         return SocketSpec(io_type, options, socket_name, to_block, from_block, unset, tooltip)
-
-    def describe(self) -> dict[str, str]:
-        """Name -> socket type, for docs and debugging."""
-        return {name: rule.io_type for name, rule in sorted(self.name_rules.items())}
 
 
 _NUMBER_BOUNDS = {
