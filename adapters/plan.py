@@ -105,6 +105,8 @@ class NodePlan:
             # Copy: reading `.inputs` of conditional and loop blocks rewrites `required` on shared objects.
             param = dataclasses.replace(param)
             inputs.append(InputSocket(param, mapping.input_socket(param)))
+        if exposed is not None:  # widgets in the order the node's definition lists them
+            inputs.sort(key=lambda socket: list(exposed).index(socket.param.name))
         outputs: dict[str, OutputSocket] = {}
         for param in block.intermediate_outputs:
             if output_names is not None and param.name not in output_names:

@@ -26,7 +26,7 @@ GUIDER_INPUTS = {
     }
 }
 PROMPTS = ["prompt", "prompt_2", "negative_prompt", "negative_prompt_2"]
-SAMPLING = ["num_inference_steps", "generator", "height", "width", "num_images_per_prompt"]
+SAMPLING = ["num_inference_steps", "generator", "width", "height", "num_images_per_prompt"]
 # Decoded images stay float arrays (ComfyUI's IMAGE layout); nothing is quantised before SaveImage.
 IMAGE_OUTPUT = {"output_type": "np"}
 
@@ -45,7 +45,7 @@ SDXL_DEFINITIONS = [
         "SDXL VAE Encoder (img2img)",
         CATEGORY,
         description="Encodes an image into latents for image-to-image: connect its state to SDXL Denoise.",
-        inputs=["image", "height", "width", "generator"],
+        inputs=["image", "width", "height", "generator"],
         outputs=["image_latents"],
     ),
     BlockNodeDefinition(
