@@ -154,9 +154,7 @@ def _schema_output(socket: OutputSocket) -> io.Output:
     io_type = socket.spec.io_type
     output_class = {"INT": io.Int, "FLOAT": io.Float, "STRING": io.String, "BOOLEAN": io.Boolean, IMAGE: io.Image}
     comfy_type = output_class.get(io_type) or io.Custom(io_type)
-    return comfy_type.Output(
-        socket.name + OUTPUT_SUFFIX, display_name=socket.name, tooltip=socket.param.description or None
-    )
+    return comfy_type.Output(socket.name + OUTPUT_SUFFIX, display_name=socket.name, tooltip=socket.spec.tooltip)
 
 
 __all__ = ["BlockNodeDefinition", "ComponentsType", "StateType", "make_block_node"]

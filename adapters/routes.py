@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from aiohttp import web
 
@@ -19,12 +20,15 @@ def register_routes() -> None:
     global _registered
     if _registered:
         return
-    from server import PromptServer
-
-    if getattr(PromptServer, "instance", None) is None:  # imported outside a running server
+    # Only inside a running ComfyUI: its `server` module is loaded before custom nodes. Importing it
+    # from elsewhere (tools, in-process tests) can fail, and there would be no router to add to.
+    server = sys.modules.get("server")
+    prompt_server = getattr(getattr(server, "PromptServer", None), "instance", None)
+    if prompt_server is None:
+        logger.debug("no running ComfyUI server: routes not registered")
         return
 
-    @PromptServer.instance.routes.get(LOADED_MODELS_ROUTE)
+    @prompt_server.routes.get(LOADED_MODELS_ROUTE)
     async def get_loaded_models(request: web.Request) -> web.Response:
         """ComfyUI's loaded-model list: what is on the compute device now, and which of it is ours."""
         return web.json_response({"models": loaded_models()})

@@ -217,7 +217,8 @@ def socket_type_for_default(default: Any) -> str | None:
 @dataclass(frozen=True)
 class NameRule:
     """What the table knows about a parameter name: its socket type (used when the hint does not
-    decide it), widget options, and converters."""
+    decide it), widget options, converters, a `description` for parameters that carry none, and a
+    `tooltip` note always added (e.g. what an unset value means)."""
 
     io_type: str
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -226,6 +227,7 @@ class NameRule:
     from_block: Converter | None = None
     unset: Any = None
     tooltip: str | None = None
+    description: str | None = None
 
 
 _INT = {"min": 0, "max": 0x7FFFFFFF, "step": 1}
@@ -235,16 +237,28 @@ _SIZE = {"default": 0, "min": 0, "max": 16384, "step": 8}
 # Generic diffusers parameter names (shared by every model family in diffusers' own
 # INPUT_PARAM_TEMPLATES), so this table knows no model family.
 DEFAULT_NAME_RULES: dict[str, NameRule] = {
-    "prompt": NameRule("STRING", _TEXT),
+    "prompt": NameRule("STRING", _TEXT, description="The prompt to guide generation."),
     "prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set (the model uses `prompt`)."),
     "negative_prompt": NameRule("STRING", _TEXT, unset="", tooltip="Empty: no negative prompt."),
     "negative_prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set."),
     "height": NameRule("INT", _SIZE, unset=0, tooltip="0: the model's default size."),
     "width": NameRule("INT", _SIZE, unset=0, tooltip="0: the model's default size."),
-    "num_inference_steps": NameRule("INT", {"default": 50, "min": 1, "max": 10000, "step": 1}),
-    "num_images_per_prompt": NameRule("INT", {"default": 1, "min": 1, "max": 4096, "step": 1}),
-    "guidance_scale": NameRule("FLOAT", {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
-    "strength": NameRule("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01}),
+    "num_inference_steps": NameRule(
+        "INT", {"default": 50, "min": 1, "max": 10000, "step": 1}, description="Number of denoising steps."
+    ),
+    "num_images_per_prompt": NameRule(
+        "INT", {"default": 1, "min": 1, "max": 4096, "step": 1}, description="Number of images to make per prompt."
+    ),
+    "guidance_scale": NameRule(
+        "FLOAT",
+        {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01},
+        description="Classifier-free guidance scale.",
+    ),
+    "strength": NameRule(
+        "FLOAT",
+        {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01},
+        description="Image-to-image: how much to change the input image (0 keeps it, 1 replaces it).",
+    ),
     "eta": NameRule("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01}),
     "generator": NameRule(
         "INT",
@@ -253,21 +267,21 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
         to_block=seed_to_generator,
         tooltip="Seed of the random noise; a fresh torch.Generator is made from it on every run.",
     ),
-    "image": NameRule(IMAGE),
-    "mask_image": NameRule(IMAGE),
-    "control_image": NameRule(IMAGE),
-    "images": NameRule(IMAGE),
+    "image": NameRule(IMAGE, description="The input image."),
+    "mask_image": NameRule(IMAGE, description="The mask image."),
+    "control_image": NameRule(IMAGE, description="The control image."),
+    "images": NameRule(IMAGE, description="The generated images."),
     "output_type": NameRule("STRING", {"default": "pil"}),
-    "batch_size": NameRule("INT", _INT),
-    "latents": NameRule(TENSOR),
-    "image_latents": NameRule(TENSOR),
-    "timesteps": NameRule(TENSOR),
-    "sigmas": NameRule(TENSOR),
-    "dtype": NameRule(DTYPE),
-    "prompt_embeds": NameRule(TENSOR),
-    "negative_prompt_embeds": NameRule(TENSOR),
-    "pooled_prompt_embeds": NameRule(TENSOR),
-    "negative_pooled_prompt_embeds": NameRule(TENSOR),
+    "batch_size": NameRule("INT", _INT, description="Number of samples in the batch."),
+    "latents": NameRule(TENSOR, description="Latents."),
+    "image_latents": NameRule(TENSOR, description="Latents of the input image."),
+    "timesteps": NameRule(TENSOR, description="Denoising timesteps."),
+    "sigmas": NameRule(TENSOR, description="Noise levels of the denoising schedule."),
+    "dtype": NameRule(DTYPE, description="Data type of the model's tensors."),
+    "prompt_embeds": NameRule(TENSOR, description="Text embeddings of the prompt."),
+    "negative_prompt_embeds": NameRule(TENSOR, description="Text embeddings of the negative prompt."),
+    "pooled_prompt_embeds": NameRule(TENSOR, description="Pooled text embeddings of the prompt."),
+    "negative_pooled_prompt_embeds": NameRule(TENSOR, description="Pooled text embeddings of the negative prompt."),
 }
 
 # Converters that follow from the socket type alone.
@@ -302,6 +316,8 @@ class SocketMapping:
         unset = None
         socket_name = None
         tooltip_extra = None
+        if rule is not None and not description:
+            description = rule.description
         if rule is not None and rule.io_type == io_type:
             options.update(rule.options)
             to_block = rule.to_block or to_block

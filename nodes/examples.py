@@ -127,8 +127,14 @@ class LoopBlock(ModularPipelineBlocks):
 # The loop example's parameters carry no type hints; these rules give them widgets.
 EXAMPLE_MAPPING = DEFAULT_MAPPING.extended(
     {
-        "num_steps": NameRule("INT", {"default": 10, "min": 0, "max": 10000, "step": 1}),
-        "x": NameRule("INT", {"default": 0, "min": -(2**31), "max": 2**31 - 1, "step": 1}),
+        "num_steps": NameRule(
+            "INT", {"default": 10, "min": 0, "max": 10000, "step": 1}, description="Number of loop iterations."
+        ),
+        "x": NameRule(
+            "INT",
+            {"default": 0, "min": -(2**31), "max": 2**31 - 1, "step": 1},
+            description="The value each loop block adds 1 to.",
+        ),
     }
 )
 

@@ -77,7 +77,13 @@ class LoadComponents(io.ComfyNode):
                     tooltip="Also load .bin/.pt weights (pickle can run code). Only for folders you trust.",
                 ),
             ],
-            outputs=[ComponentsType.Output("components_out", display_name="components")],
+            outputs=[
+                ComponentsType.Output(
+                    "components_out",
+                    display_name="components",
+                    tooltip="The loaded components; connect to every block node of this model.",
+                )
+            ],
         )
 
     @classmethod
