@@ -72,7 +72,8 @@ def test_object_info_matches_the_mapping(client):
 
     encoder = client.object_info("MDiff_ExampleImageEncoderBlock")["input"]["optional"]
     assert encoder["image"][0] == "IMAGE"
-    assert encoder["batch_size"] == ["INT", {"forceInput": True}]
+    # no default: an input-only INT socket; no description: the name table's description
+    assert encoder["batch_size"] == ["INT", {"tooltip": "Number of samples in the batch.", "forceInput": True}]
 
     loop = client.object_info("MDiff_ExampleLoop")
     assert loop["input"]["optional"]["num_steps"][1]["default"] == 10
