@@ -25,14 +25,6 @@ import torch  # noqa: E402
 from build_tiny_sdxl import build_tiny_sdxl  # noqa: E402
 from comfy_harness import TINY_MODEL, ComfyServer, load_api_workflow, make_base_directory  # noqa: E402
 from diffusers import ModularPipeline  # noqa: E402
-from diffusers.modular_pipelines import LoopSequentialPipelineBlocks  # noqa: E402
-
-
-def loop_blocks(block):
-    found = [block] if isinstance(block, LoopSequentialPipelineBlocks) else []
-    for sub_block in (getattr(block, "sub_blocks", None) or {}).values():
-        found += loop_blocks(sub_block)
-    return found
 
 
 def timed(fn, runs: int) -> list[float]:
@@ -78,8 +70,6 @@ def main() -> None:
 
         pipe = ModularPipeline.from_pretrained(str(model))
         pipe.load_components(dtype=torch.float32)
-        for block in loop_blocks(pipe._blocks):  # no tqdm output: the API side prints none either
-            block.set_progress_bar_config(disable=True)
         text_encoder = load_api_workflow("sdxl_text2image")["2"]["inputs"]
 
         def plain(index: int) -> None:

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,6 @@ class Run:
     messages: list[dict[str, Any]]
     history: dict[str, Any]
     previews: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -147,10 +146,6 @@ class Run:
     @property
     def cached_nodes(self) -> set[str]:
         return {node for data in self.events("execution_cached") for node in data["nodes"]}
-
-    @property
-    def executed_nodes(self) -> set[str]:
-        return {data["node"] for data in self.events("executing") if data["node"] is not None}
 
     def output(self, node_id: str) -> dict[str, Any]:
         return self.history["outputs"][node_id]
