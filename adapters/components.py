@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,17 +38,27 @@ class ComponentsBundle:
 
     pipeline: ModularPipeline
     source: str
-    latent_format: Any = None
+    family: str | None = None  # the diffusers `modular_pipelines` folder the pipeline class comes from
+    latent_format: Any = None  # a comfy.latent_formats instance, for previews
+    preview_latents: Callable[[Any, Any], Any] | None = None  # (latents, block_state) -> image-shaped latents
     patchers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_pipeline(cls, pipeline: ModularPipeline, source: str, latent_format: Any = None) -> ComponentsBundle:
+    def from_pipeline(
+        cls,
+        pipeline: ModularPipeline,
+        source: str,
+        *,
+        family: str | None = None,
+        latent_format: Any = None,
+        preview_latents: Callable[[Any, Any], Any] | None = None,
+    ) -> ComponentsBundle:
         patchers = {
             name: make_patcher(component, latent_format)
             for name, component in pipeline.components.items()
             if isinstance(component, torch.nn.Module)
         }
-        return cls(pipeline, source, latent_format, patchers)
+        return cls(pipeline, source, family, latent_format, preview_latents, patchers)
 
     def get(self, name: str) -> Any:
         return self.pipeline.components.get(name)

@@ -20,8 +20,8 @@ from diffusers.modular_pipelines import InputParam, ModularPipelineBlocks, Pipel
 
 from .components import ComponentsBundle, carry_components, prepare_components
 from .loops import LoopReporter, instrument_loops, reporting
-from .plan import COMPONENTS_SOCKET, STATE_SOCKET, InputSocket, NodePlan, OutputSocket
-from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, STATE, NameRule, SocketMapping, SocketSpec
+from .plan import COMPONENTS_SOCKET, STATE_SOCKET, InputSocket, NodeInputError, NodePlan, OutputSocket
+from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, MASK, STATE, NameRule, SocketMapping, SocketSpec
 
 StateType = io.Custom(STATE)
 ComponentsType = io.Custom(COMPONENTS)
@@ -43,7 +43,8 @@ class BlockNodeDefinition:
     `inputs` / `outputs` limit the sockets to these parameter names (None: all; the rest still flows
     through the state); `fixed_inputs` sets parameters without a socket; `component_inputs` adds
     widgets that configure an execution-scoped component (component name -> config key -> rule),
-    e.g. a guider's `guidance_scale`.
+    e.g. a guider's `guidance_scale`. `family` (a diffusers `modular_pipelines` folder name) makes
+    the node refuse a components bundle of another family.
     """
 
     node_id: str
@@ -56,6 +57,7 @@ class BlockNodeDefinition:
     outputs: Sequence[str] | None = None
     fixed_inputs: Mapping[str, Any] = field(default_factory=dict)
     component_inputs: Mapping[str, Mapping[str, NameRule]] = field(default_factory=dict)
+    family: str | None = None
 
 
 def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
@@ -70,7 +72,7 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
         fixed=definition.fixed_inputs,
         output_names=definition.outputs,
     )
-    description = definition.description or block.description or ""
+    description = definition.description or block_description(block)
     config_sockets = [
         (component, key, definition.mapping.extended({key: rule}).input_socket(InputParam(key)))
         for component, rules in definition.component_inputs.items()
@@ -103,6 +105,12 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
         # A pipeline of its own per run (under a millisecond): no component outlives the run in it.
         pipeline = block.init_pipeline()
         bundle: ComponentsBundle | None = values.get(COMPONENTS_SOCKET)
+        if bundle is not None and definition.family and bundle.family and bundle.family != definition.family:
+            raise NodeInputError(
+                f"{label}: its components input holds a '{bundle.family}' model ({bundle.source}), but this node "
+                f"runs '{definition.family}' blocks; connect a Load Diffusers Components node with a "
+                f"'{definition.family}' model"
+            )
         overrides: dict[str, dict[str, Any]] = {}
         for component, key, _ in config_sockets:
             if values.get(key) is not None:
@@ -114,7 +122,7 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
             if bundle is not None:
                 bundle.load(pipeline.component_names)
 
-        reporter = LoopReporter(node_id, bundle.latent_format if bundle is not None else None)
+        reporter = LoopReporter(node_id, bundle)
         with reporting(reporter) if has_loops else contextlib.nullcontext():
             state, outputs = plan.run(values, pipeline=pipeline, node_label=label, before_run=before_run)
         carry_components(state, scoped)
@@ -132,7 +140,16 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
     )
 
 
+def block_description(block: ModularPipelineBlocks) -> str:
+    """The block's description; some diffusers loop bases leave the property unimplemented."""
+    try:
+        return (block.description or "").strip()
+    except NotImplementedError:
+        return ""
+
+
 _WIDGETS = {"INT": io.Int, "FLOAT": io.Float, "STRING": io.String, "BOOLEAN": io.Boolean}
+_CORE_TYPES = {IMAGE: io.Image, MASK: io.Mask}  # ComfyUI's own types where they mean the same thing
 
 
 def _widget_input(name: str, spec: SocketSpec, optional: bool) -> io.Input:
@@ -146,15 +163,14 @@ def _schema_input(socket: InputSocket) -> io.Input:
     spec = socket.spec
     if spec.io_type in _WIDGETS:
         return _widget_input(socket.name, spec, optional=not socket.is_required)
-    comfy_type = io.Image if spec.io_type == IMAGE else io.Custom(spec.io_type)
+    comfy_type = _CORE_TYPES.get(spec.io_type) or io.Custom(spec.io_type)
     return comfy_type.Input(socket.name, optional=True, tooltip=spec.tooltip)
 
 
 def _schema_output(socket: OutputSocket) -> io.Output:
     io_type = socket.spec.io_type
-    output_class = {"INT": io.Int, "FLOAT": io.Float, "STRING": io.String, "BOOLEAN": io.Boolean, IMAGE: io.Image}
-    comfy_type = output_class.get(io_type) or io.Custom(io_type)
+    comfy_type = {**_WIDGETS, **_CORE_TYPES}.get(io_type) or io.Custom(io_type)
     return comfy_type.Output(socket.name + OUTPUT_SUFFIX, display_name=socket.name, tooltip=socket.spec.tooltip)
 
 
-__all__ = ["BlockNodeDefinition", "ComponentsType", "StateType", "make_block_node"]
+__all__ = ["BlockNodeDefinition", "block_description", "ComponentsType", "StateType", "make_block_node"]

@@ -29,9 +29,10 @@ class LoopReporter:
     """Progress for one node execution: ComfyUI's `ProgressBar` (websocket `progress` messages) and,
     when the preview method is on and the latent format is known, JPEG previews of the latents."""
 
-    def __init__(self, node_id: str | None, latent_format: Any = None):
+    def __init__(self, node_id: str | None, bundle: Any = None):
         self.node_id = node_id
-        self.latent_format = latent_format
+        self.latent_format = getattr(bundle, "latent_format", None)
+        self.preview_latents = getattr(bundle, "preview_latents", None)
         self.total: int | None = None
         self.step = 0
         self._bar: comfy.utils.ProgressBar | None = None
@@ -54,7 +55,9 @@ class LoopReporter:
         preview = None
         latents = getattr(block_state, "latents", None)
         if self._previewer is not None and latents is not None:
-            preview = self._previewer.decode_latent_to_preview_image("JPEG", latents)
+            if self.preview_latents is not None:
+                latents = self.preview_latents(latents, block_state)
+            preview = self._previewer.decode_latent_to_preview_image("JPEG", latents.float())
         self._bar.update_absolute(self.step, total, preview)
 
 

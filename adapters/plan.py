@@ -13,9 +13,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diffusers.modular_pipelines import InputParam, ModularPipeline, ModularPipelineBlocks, OutputParam, PipelineState
+from diffusers.modular_pipelines import (
+    InputParam,
+    LoopSequentialPipelineBlocks,
+    ModularPipeline,
+    ModularPipelineBlocks,
+    OutputParam,
+    PipelineState,
+)
 
-from .sockets import DEFAULT_MAPPING, SocketMapping, SocketSpec
+from .sockets import DEFAULT_MAPPING, DTYPE, IMAGE, MASK, SOCKET_PREFIX, TENSOR, VALUE, SocketMapping, SocketSpec
 from .state import fork_state
 
 logger = logging.getLogger(__name__)
@@ -23,6 +30,10 @@ logger = logging.getLogger(__name__)
 STATE_SOCKET = "state"
 COMPONENTS_SOCKET = "components"
 RESERVED_SOCKETS = (STATE_SOCKET, COMPONENTS_SOCKET)
+# The socket policy (see `InputSocket.shown_by_default`).
+SHOWN_SOCKET_TYPES = (TENSOR, IMAGE, MASK)
+HIDDEN_BY_DEFAULT = ("output_type", "return_dict", "dtype", "device")
+HIDDEN_OUTPUT_TYPES = (VALUE, DTYPE, SOCKET_PREFIX + "DICT")
 
 
 class NodeInputError(ValueError):
@@ -37,10 +48,20 @@ class BlockExecutionError(RuntimeError):
 class InputSocket:
     param: InputParam
     spec: SocketSpec
+    trigger: bool = False  # a conditional block's branch trigger that no branch declares
 
     @property
     def name(self) -> str:
         return self.spec.name or self.param.name
+
+    @property
+    def shown_by_default(self) -> bool:
+        """The socket policy of a node that does not list its inputs: widgets for values with a
+        default, sockets for tensors, images and masks; everything else (untyped values, dicts,
+        `*_kwargs`, dtypes, lists, model-specific objects) stays reachable through the state."""
+        if self.param.name.endswith("_kwargs") or self.param.name in HIDDEN_BY_DEFAULT:
+            return False
+        return self.trigger or self.spec.is_widget or self.spec.io_type in SHOWN_SOCKET_TYPES
 
     @property
     def is_required(self) -> bool:
@@ -96,23 +117,41 @@ class NodePlan:
         the state or their default); `fixed` sets parameters to constant values without a socket;
         `output_names` limits the output sockets (everything stays in the output state)."""
         fixed = dict(fixed or {})
+        if isinstance(block, LoopSequentialPipelineBlocks) and not block.sub_blocks:
+            raise ValueError(f"block {type(block).__name__} is a loop without steps (a base for a family's loop)")
         inputs = []
-        for param in [*block.inputs, *_undeclared_trigger_inputs(block)]:
+        seen: set[str] = set()
+        triggers = _undeclared_trigger_inputs(block)
+        for param in [*block.inputs, *triggers]:
             if param.name is None:  # a kwargs_type group (e.g. all denoiser inputs): reached through the state
                 continue
-            if param.name in fixed or (exposed is not None and param.name not in exposed):
+            # A loop's merged inputs can repeat a name whose declarations differ only in description
+            # or default (diffusers dedupes them by equality): the first declaration wins.
+            if param.name in seen or param.name in fixed:
                 continue
+            seen.add(param.name)
             # Copy: reading `.inputs` of conditional and loop blocks rewrites `required` on shared objects.
             param = dataclasses.replace(param)
-            inputs.append(InputSocket(param, mapping.input_socket(param)))
+            socket = InputSocket(
+                param, mapping.input_socket(param), trigger=any(t.name == param.name for t in triggers)
+            )
+            if (exposed is None and not socket.shown_by_default) or (
+                exposed is not None and param.name not in exposed
+            ):
+                continue
+            inputs.append(socket)
         if exposed is not None:  # widgets in the order the node's definition lists them
             inputs.sort(key=lambda socket: list(exposed).index(socket.param.name))
         outputs: dict[str, OutputSocket] = {}
         for param in block.intermediate_outputs:
             if output_names is not None and param.name not in output_names:
                 continue
-            if param.name not in outputs:
-                outputs[param.name] = OutputSocket(dataclasses.replace(param), mapping.output_socket(param))
+            if param.name in outputs:
+                continue
+            socket = OutputSocket(dataclasses.replace(param), mapping.output_socket(param))
+            if output_names is None and (socket.spec.io_type in HIDDEN_OUTPUT_TYPES or param.name.endswith("_kwargs")):
+                continue  # untyped outputs stay in the output state
+            outputs[param.name] = socket
         names = [socket.name for socket in inputs]
         clashes = {name for name in names if names.count(name) > 1 or name in RESERVED_SOCKETS}
         if clashes:

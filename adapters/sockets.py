@@ -12,6 +12,8 @@ from the parameter's own default, so a hinted `int` still gets sensible bounds. 
 module (for example `nodes/`) extends the table with `SocketMapping.extended(...)` instead of
 editing it.
 
+Converters live in `convert.py`, the name table in `names.py`.
+
 This module is pure Python: it does not import ComfyUI, so it can be unit tested on its own.
 """
 
@@ -19,30 +21,36 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
-# Every custom socket type of this pack starts with this prefix, so they never collide with core
-# types (LATENT, IMAGE, ...) or with other packs.
-SOCKET_PREFIX = "MDIFF_"
-STATE = SOCKET_PREFIX + "STATE"
-COMPONENTS = SOCKET_PREFIX + "COMPONENTS"
-TENSOR = SOCKET_PREFIX + "TENSOR"
-DTYPE = SOCKET_PREFIX + "DTYPE"
-VALUE = SOCKET_PREFIX + "VALUE"  # anything the table cannot type more precisely
-
-WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
-IMAGE = "IMAGE"  # ComfyUI's own image batch: float tensor [B, H, W, C] in [0, 1]
-
-# Largest value ComfyUI's INT widget handles for seeds (the core KSampler uses the same bound).
-MAX_SEED = 0xFFFFFFFFFFFFFFFF
-
-Converter = Callable[[Any, Any], Any]  # (value, param) -> value
+from .convert import (
+    Converter,
+    image_to_pil,
+    is_list_hint,
+    lines_to_list,
+    mask_to_pil,
+    seed_to_generator,
+    to_comfy_image,
+)
+from .names import (
+    COMPONENTS,
+    DEFAULT_NAME_RULES,
+    DTYPE,
+    IMAGE,
+    MASK,
+    MAX_SEED,
+    SOCKET_PREFIX,
+    STATE,
+    TENSOR,
+    VALUE,
+    WIDGET_TYPES,
+    NameRule,
+)
 
 
 @dataclass(frozen=True)
@@ -72,69 +80,10 @@ class SocketSpec:
 
 
 # ---------------------------------------------------------------------------------------------
-# Converters
-
-
-def lines_to_list(value: Any, param: Any) -> Any:
-    """A STRING widget feeding a list-typed parameter: one item per non-empty line."""
-    if isinstance(value, str) and _is_list_hint(getattr(param, "type_hint", None)):
-        return [line for line in value.splitlines() if line.strip()]
-    return value
-
-
-def image_to_pil(value: Any, param: Any) -> Any:
-    """ComfyUI IMAGE [B, H, W, C] -> one PIL image, or a list when the batch has several or the
-    parameter is list-typed."""
-    if not isinstance(value, torch.Tensor):
-        return value
-    batch = value.detach().to("cpu", torch.float32).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-    images = [Image.fromarray(frame[..., :3] if frame.shape[-1] >= 3 else frame[..., 0]) for frame in batch]
-    if len(images) == 1 and not _is_list_hint(getattr(param, "type_hint", None)):
-        return images[0]
-    return images
-
-
-def to_comfy_image(value: Any, param: Any = None) -> Any:
-    """PIL image(s), numpy arrays [B, H, W, C] in [0, 1] or tensors [B, C, H, W] -> ComfyUI IMAGE."""
-    if value is None:
-        return None
-    if isinstance(value, Image.Image):
-        value = [value]
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], Image.Image):
-        arrays = [np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0 for img in value]
-        return torch.from_numpy(np.stack(arrays))
-    if isinstance(value, np.ndarray):
-        array = value if value.ndim == 4 else value[None]
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    if isinstance(value, torch.Tensor):
-        tensor = value if value.ndim == 4 else value[None]
-        if tensor.shape[-1] not in (1, 3, 4) and tensor.shape[1] in (1, 3, 4):
-            tensor = tensor.permute(0, 2, 3, 1)  # channels-first (diffusers "pt") -> channels-last
-        return tensor.to(torch.float32).contiguous()
-    return value
-
-
-def seed_to_generator(value: Any, param: Any) -> Any:
-    """A seed widget becomes a fresh CPU `torch.Generator` on every execution, so a cached upstream
-    node can never hand a half-consumed generator to the next run."""
-    if isinstance(value, torch.Generator):
-        return value
-    return torch.Generator(device="cpu").manual_seed(int(value))
-
-
-# ---------------------------------------------------------------------------------------------
 # Type-hint reading
 
 
-def _is_list_hint(hint: Any) -> bool:
-    if hint in (list, tuple):
-        return True
-    origin = typing.get_origin(hint)
-    if origin in (list, tuple):
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_is_list_hint(arg) for arg in typing.get_args(hint))
-    return False
+_is_list_hint = is_list_hint
 
 
 def _is_pil_hint(hint: Any) -> bool:
@@ -210,83 +159,10 @@ def socket_type_for_default(default: Any) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------
-# The name table
-
-
-@dataclass(frozen=True)
-class NameRule:
-    """What the table knows about a parameter name: its socket type (used when the hint does not
-    decide it), widget options, converters, a `description` for parameters that carry none, and a
-    `tooltip` note always added (e.g. what an unset value means)."""
-
-    io_type: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    name: str | None = None
-    to_block: Converter | None = None
-    from_block: Converter | None = None
-    unset: Any = None
-    tooltip: str | None = None
-    description: str | None = None
-
-
-_INT = {"min": 0, "max": 0x7FFFFFFF, "step": 1}
-_TEXT = {"default": "", "multiline": True}
-_SIZE = {"default": 0, "min": 0, "max": 16384, "step": 8}
-
-# Generic diffusers parameter names (shared by every model family in diffusers' own
-# INPUT_PARAM_TEMPLATES), so this table knows no model family.
-DEFAULT_NAME_RULES: dict[str, NameRule] = {
-    "prompt": NameRule("STRING", _TEXT, description="The prompt to guide generation."),
-    "prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set (the model uses `prompt`)."),
-    "negative_prompt": NameRule("STRING", _TEXT, unset="", tooltip="Empty: no negative prompt."),
-    "negative_prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set."),
-    "height": NameRule("INT", _SIZE, unset=0, tooltip="0: the model's default size."),
-    "width": NameRule("INT", _SIZE, unset=0, tooltip="0: the model's default size."),
-    "num_inference_steps": NameRule(
-        "INT", {"default": 50, "min": 1, "max": 10000, "step": 1}, description="Number of denoising steps."
-    ),
-    "num_images_per_prompt": NameRule(
-        "INT", {"default": 1, "min": 1, "max": 4096, "step": 1}, description="Number of images to make per prompt."
-    ),
-    "guidance_scale": NameRule(
-        "FLOAT",
-        {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01},
-        description="Classifier-free guidance scale.",
-    ),
-    "strength": NameRule(
-        "FLOAT",
-        {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01},
-        description="Image-to-image: how much to change the input image (0 keeps it, 1 replaces it).",
-    ),
-    "eta": NameRule("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01}),
-    "generator": NameRule(
-        "INT",
-        {"default": 0, "min": 0, "max": MAX_SEED, "step": 1, "control_after_generate": True},
-        name="seed",
-        to_block=seed_to_generator,
-        tooltip="Seed of the random noise; a fresh torch.Generator is made from it on every run.",
-    ),
-    "image": NameRule(IMAGE, description="The input image."),
-    "mask_image": NameRule(IMAGE, description="The mask image."),
-    "control_image": NameRule(IMAGE, description="The control image."),
-    "images": NameRule(IMAGE, description="The generated images."),
-    "output_type": NameRule("STRING", {"default": "pil"}),
-    "batch_size": NameRule("INT", _INT, description="Number of samples in the batch."),
-    "latents": NameRule(TENSOR, description="Latents."),
-    "image_latents": NameRule(TENSOR, description="Latents of the input image."),
-    "timesteps": NameRule(TENSOR, description="Denoising timesteps."),
-    "sigmas": NameRule(TENSOR, description="Noise levels of the denoising schedule."),
-    "dtype": NameRule(DTYPE, description="Data type of the model's tensors."),
-    "prompt_embeds": NameRule(TENSOR, description="Text embeddings of the prompt."),
-    "negative_prompt_embeds": NameRule(TENSOR, description="Text embeddings of the negative prompt."),
-    "pooled_prompt_embeds": NameRule(TENSOR, description="Pooled text embeddings of the prompt."),
-    "negative_pooled_prompt_embeds": NameRule(TENSOR, description="Pooled text embeddings of the negative prompt."),
-}
-
 # Converters that follow from the socket type alone.
 TYPE_CONVERTERS: dict[str, tuple[Converter | None, Converter | None]] = {
     IMAGE: (image_to_pil, to_comfy_image),
+    MASK: (mask_to_pil, None),
     "STRING": (lines_to_list, None),
 }
 
@@ -311,6 +187,8 @@ class SocketMapping:
         io_type = (
             socket_type_for_hint(hint) or (rule.io_type if rule else None) or socket_type_for_default(default) or VALUE
         )
+        if io_type == IMAGE and "mask" in name:  # a PIL mask: ComfyUI's own MASK type
+            io_type = MASK
         options: dict[str, Any] = {}
         to_block, from_block = TYPE_CONVERTERS.get(io_type, (None, None))
         unset = None
@@ -361,6 +239,12 @@ DEFAULT_MAPPING = SocketMapping()
 
 __all__ = [
     "COMPONENTS",
+    "MASK",
+    "MAX_SEED",
+    "SOCKET_PREFIX",
+    "WIDGET_TYPES",
+    "seed_to_generator",
+    "to_comfy_image",
     "DEFAULT_MAPPING",
     "DTYPE",
     "IMAGE",

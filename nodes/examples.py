@@ -143,7 +143,11 @@ CATEGORY = "Modular Diffusers/examples"
 EXAMPLE_DEFINITIONS = [
     BlockNodeDefinition("MDiff_ExampleInputBlock", InputBlock(), "Example: Input Block", CATEGORY),
     BlockNodeDefinition(
-        "MDiff_ExampleImageEncoderBlock", ImageEncoderBlock(), "Example: Image Encoder Block", CATEGORY
+        "MDiff_ExampleImageEncoderBlock",
+        ImageEncoderBlock(),
+        "Example: Image Encoder Block",
+        CATEGORY,
+        inputs=["image", "batch_size"],  # released with an INT socket for batch_size
     ),
     BlockNodeDefinition(
         "MDiff_ExampleSequentialBlocks",

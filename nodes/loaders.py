@@ -14,6 +14,7 @@ from diffusers import ModularPipeline
 
 from ..adapters.components import ComponentsBundle
 from ..adapters.factory import ComponentsType
+from .catalog import family_spec
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +22,6 @@ FOLDER = "diffusers"
 INDEX_FILES = ("modular_model_index.json", "model_index.json")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
-
-# Latent formats for ComfyUI's latent previews, by the pipeline class diffusers resolves.
-LATENT_FORMATS = {"StableDiffusionXLModularPipeline": comfy.latent_formats.SDXL}
 
 
 def model_folders() -> dict[str, Path]:
@@ -51,6 +49,15 @@ def pickle_weights(folder: Path) -> list[str]:
         if not any(name.endswith(".safetensors") for name in files):
             unsafe += [f"{component.name}/{name}" for name in files if name.endswith(PICKLE_SUFFIXES)]
     return unsafe
+
+
+def pipeline_family(pipeline: ModularPipeline) -> str | None:
+    """The `diffusers.modular_pipelines` family folder of the pipeline class that diffusers resolved
+    from the folder's model index (None for a generic ModularPipeline)."""
+    parts = type(pipeline).__module__.split(".")
+    if parts[:2] == ["diffusers", "modular_pipelines"] and len(parts) > 3:
+        return parts[2]
+    return None
 
 
 class LoadComponents(io.ComfyNode):
@@ -116,7 +123,15 @@ class LoadComponents(io.ComfyNode):
         # Skip index entries without a class ([null, null], e.g. an absent image encoder).
         names = [name for name in pipeline.pretrained_component_names if pipeline._component_specs[name].type_hint]
         pipeline.load_components(names=names, dtype=DTYPES[dtype])
-        latent_format = LATENT_FORMATS.get(type(pipeline).__name__)
-        bundle = ComponentsBundle.from_pipeline(pipeline, model, latent_format() if latent_format else None)
-        logger.info("loaded %r", bundle)
+        family = pipeline_family(pipeline)
+        spec = family_spec(family) if family else None
+        latent_format = getattr(comfy.latent_formats, spec.latent_format) if spec and spec.latent_format else None
+        bundle = ComponentsBundle.from_pipeline(
+            pipeline,
+            model,
+            family=family,
+            latent_format=latent_format() if latent_format else None,
+            preview_latents=spec.preview_latents if spec else None,
+        )
+        logger.info("loaded %r (family %s, %s)", bundle, family, type(pipeline).__name__)
         return io.NodeOutput(bundle)

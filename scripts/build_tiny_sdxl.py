@@ -15,21 +15,14 @@ leaves a half-written OUT_DIR behind.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import os
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-logger = logging.getLogger("build_tiny_sdxl")
+import tiny_build
+from tiny_build import build_folder, byte_level_vocab, clip_tokenizer, drop_empty_index_entries, run_builder_cli
 
 # Bump when anything below changes what is written, so existing folders get rebuilt.
 BUILDER_VERSION = 2
-MARKER = "tiny_model.json"
 COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
 
 # Random init gives a UNet whose noise prediction hardly depends on the prompt; these factors make the
@@ -45,44 +38,14 @@ VAE_LATENT_MEAN_SCALE = 20.0
 VAE_LOGVAR = -12.0
 
 
-def _read_marker(out_dir: Path) -> dict | None:
-    try:
-        return json.loads((out_dir / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def is_complete(out_dir: Path, seed: int) -> bool:
-    """True when `out_dir` holds a complete build by this builder version with `seed`."""
-    marker = _read_marker(out_dir)
-    if not isinstance(marker, dict):
-        return False
-    if marker.get("builder_version") != BUILDER_VERSION or marker.get("seed") != seed:
-        return False
-    files = marker.get("files")
-    if not isinstance(files, dict) or not files:
-        return False
-    for rel, size in files.items():
-        path = out_dir / rel
-        if not path.is_file() or path.stat().st_size != size:
-            return False
-    return True
-
-
 def _write_components(target: Path, seed: int) -> None:
     """Construct the seeded random components and `save_pretrained` them into `target`."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    # A byte-level vocabulary with no merges: every prompt tokenizes (one token per byte), with no
-    # vocab/merges files to download.
-    specials = ["<|startoftext|>", "<|endoftext|>"]
-    chars = sorted(ByteLevel.alphabet())
-    vocab = {token: i for i, token in enumerate(specials + chars + [c + "</w>" for c in chars])}
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    tokenizer = clip_tokenizer()
+    vocab = byte_level_vocab()
     text_config = dict(
         bos_token_id=0,
         eos_token_id=1,
@@ -169,20 +132,7 @@ def _write_components(target: Path, seed: int) -> None:
     )
     pipe.save_pretrained(str(target), safe_serialization=True)
 
-    # `[null, null]` entries (image_encoder, feature_extractor) make ModularPipeline.load_components()
-    # log a long warning with a traceback; the components are optional, so leave them out.
-    index_path = target / "model_index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8"))
-    index = {key: value for key, value in index.items() if value != [None, None]}
-    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _normalize_permissions(root: Path) -> None:
-    # mkdtemp makes a 0700 folder and some savers write 0600 files; make the result readable like
-    # any other checkout folder.
-    os.chmod(root, 0o755)
-    for path in root.rglob("*"):
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    drop_empty_index_entries(target)
 
 
 def build_tiny_sdxl(out_dir: Path, seed: int = 0) -> Path:
@@ -190,59 +140,12 @@ def build_tiny_sdxl(out_dir: Path, seed: int = 0) -> Path:
 
     Raises FileExistsError when `out_dir` exists, is not empty and was not made by this script.
     """
-    out_dir = Path(out_dir).absolute()
-    if is_complete(out_dir, seed):
-        logger.debug("%s already holds tiny SDXL seed %d (builder v%d)", out_dir, seed, BUILDER_VERSION)
-        return out_dir
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and _read_marker(out_dir) is None:
-        raise FileExistsError(f"{out_dir} is not empty and was not made by {Path(__file__).name}; not replacing it")
-
-    started = time.monotonic()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
-    try:
-        _write_components(staging, seed)
-        files = {
-            path.relative_to(staging).as_posix(): path.stat().st_size
-            for path in sorted(staging.rglob("*"))
-            if path.is_file()
-        }
-        marker = {"builder_version": BUILDER_VERSION, "seed": seed, "files": files}
-        # Written last: a folder with a marker is a finished one.
-        (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _normalize_permissions(staging)
-
-        old = None
-        if out_dir.exists():
-            # A previous build (another seed or builder version), or an empty folder: move it aside first.
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            out_dir.rename(old / "previous")
-        staging.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    logger.info("built tiny SDXL (seed %d) in %s in %.2f s", seed, out_dir, time.monotonic() - started)
-    return out_dir
+    return build_folder(out_dir, seed, kind="tiny-sdxl", builder_version=BUILDER_VERSION, write=_write_components)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out_dir", type=Path, help="folder to write (kept as is when already built)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random weights (default 0)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[tiny-sdxl] %(message)s")
-    try:
-        path = build_tiny_sdxl(args.out_dir, seed=args.seed)
-    except FileExistsError as error:
-        logger.error("%s", error)
-        return 1
-    print(path)
-    return 0
+def is_complete(out_dir: Path, seed: int) -> bool:
+    return tiny_build.is_complete(out_dir, seed, BUILDER_VERSION)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_builder_cli("tiny-sdxl", build_tiny_sdxl, __doc__))

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from build_tiny_sdxl import BUILDER_VERSION, COMPONENTS, MARKER, build_tiny_sdxl
+from build_tiny_sdxl import BUILDER_VERSION, COMPONENTS, build_tiny_sdxl
 from PIL import Image
+from tiny_build import MARKER
 
 
 def _hashes(root: Path) -> dict[str, str]:

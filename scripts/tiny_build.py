@@ -1,0 +1,174 @@
+"""The shared part of every tiny-model builder (`scripts/build_tiny_*.py`): a seeded, offline,
+byte-identical build written to a staging folder and renamed into place, with a marker file that
+makes a second call return at once, plus the in-memory tokenizers the fixtures use.
+
+A builder supplies `write(target, seed)`, which constructs its seeded random components and
+`save_pretrained`s them into `target`; `build_folder` does the rest. Nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+logger = logging.getLogger("tiny_build")
+
+MARKER = "tiny_model.json"
+
+
+def read_marker(out_dir: Path) -> dict | None:
+    try:
+        return json.loads((out_dir / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_complete(out_dir: Path, seed: int, builder_version: int, kind: str | None = None) -> bool:
+    """True when `out_dir` holds a complete build of this kind, builder version and seed."""
+    marker = read_marker(out_dir)
+    if not isinstance(marker, dict):
+        return False
+    if marker.get("builder_version") != builder_version or marker.get("seed") != seed:
+        return False
+    if kind is not None and marker.get("kind", kind) != kind:
+        return False
+    files = marker.get("files")
+    if not isinstance(files, dict) or not files:
+        return False
+    for rel, size in files.items():
+        path = out_dir / rel
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+    return True
+
+
+def normalize_permissions(root: Path) -> None:
+    # mkdtemp makes a 0700 folder and some savers write 0600 files; make the result readable like
+    # any other checkout folder.
+    os.chmod(root, 0o755)
+    for path in root.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def drop_empty_index_entries(target: Path) -> None:
+    """`[null, null]` entries of model_index.json (absent optional components) make
+    ModularPipeline.load_components() log a long warning with a traceback; leave them out."""
+    index_path = target / "model_index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index = {key: value for key, value in index.items() if value != [None, None]}
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def build_folder(
+    out_dir: Path,
+    seed: int,
+    *,
+    kind: str,
+    builder_version: int,
+    write: Callable[[Path, int], None],
+) -> Path:
+    """Write a tiny model folder to `out_dir` (or keep it, when already built) and return its path.
+
+    Raises FileExistsError when `out_dir` exists, is not empty and was not made by a tiny builder.
+    """
+    out_dir = Path(out_dir).absolute()
+    if is_complete(out_dir, seed, builder_version, kind):
+        logger.debug("%s already holds %s seed %d (builder v%d)", out_dir, kind, seed, builder_version)
+        return out_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and read_marker(out_dir) is None:
+        raise FileExistsError(f"{out_dir} is not empty and was not made by a tiny-model builder; not replacing it")
+
+    started = time.monotonic()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.building-", dir=out_dir.parent))
+    try:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        write(staging, seed)
+        files = {
+            path.relative_to(staging).as_posix(): path.stat().st_size
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        marker = {"builder_version": builder_version, "seed": seed, "files": files}
+        if kind != "tiny-sdxl":  # the SDXL marker predates `kind`; keep its bytes unchanged
+            marker["kind"] = kind
+        # Written last: a folder with a marker is a finished one.
+        (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        normalize_permissions(staging)
+
+        old = None
+        if out_dir.exists():
+            # A previous build (another seed or builder version), or an empty folder: move it aside first.
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            out_dir.rename(old / "previous")
+        staging.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("built %s (seed %d) in %s in %.2f s", kind, seed, out_dir, time.monotonic() - started)
+    return out_dir
+
+
+def byte_level_vocab() -> dict[str, int]:
+    """A CLIP-style byte-level vocabulary with no merges: every prompt tokenizes (one token per byte)
+    with no vocab/merges files to download. Ids 0 and 1 are <|startoftext|> and <|endoftext|>."""
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    chars = sorted(ByteLevel.alphabet())
+    return {token: i for i, token in enumerate(specials + chars + [c + "</w>" for c in chars])}
+
+
+def clip_tokenizer(model_max_length: int = 77):
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer(vocab=byte_level_vocab(), merges=[], model_max_length=model_max_length)
+
+
+def run_builder_cli(name: str, build: Callable[..., Path], doc: str | None, argv: list[str] | None = None) -> int:
+    """The command line every builder shares: `python scripts/build_tiny_X.py OUT_DIR [--seed N]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", type=Path, help="folder to write (kept as is when already built)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the random weights (default 0)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s")
+    try:
+        path = build(args.out_dir, seed=args.seed)
+    except FileExistsError as error:
+        logger.error("%s", error)
+        return 1
+    print(path)  # noqa: T201 - the command's output is the folder's path
+    return 0
+
+
+def t5_vocab() -> list[tuple[str, float]]:
+    """A T5-style Unigram vocabulary (token, log-probability) of single characters: ids 0, 1 and 2 are
+    <pad>, </s> and <unk> as in T5, then the word-start marker "▁", every printable ASCII character and
+    every "▁"-prefixed one. Every ASCII prompt tokenizes (about one token per character); other characters
+    become <unk>."""
+    import string
+
+    chars = [char for char in string.printable if not char.isspace()]
+    specials = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    return specials + [(char, -3.0) for char in chars] + [("\u2581" + char, -3.0) for char in chars]
+
+
+def t5_tokenizer(model_max_length: int = 512):
+    """A T5 tokenizer (Unigram, `tokenizers`-backed) built in memory from `t5_vocab()`: no spiece.model
+    or tokenizer.json to download. `save_pretrained` writes tokenizer.json and tokenizer_config.json,
+    which `T5TokenizerFast.from_pretrained` (the same class as T5Tokenizer in transformers 5) reads back."""
+    from transformers import T5Tokenizer
+
+    return T5Tokenizer(vocab=t5_vocab(), extra_ids=0, model_max_length=model_max_length)
