@@ -19,7 +19,7 @@ from comfy_api.latest import io
 from diffusers.modular_pipelines import InputParam, ModularPipelineBlocks, PipelineState
 
 from .components import ComponentsBundle, carry_components, prepare_components
-from .loops import LoopReporter, instrument_loops, reporting
+from .loops import LoopReporter, instrument_loops, reporting, tap_schedulers
 from .plan import COMPONENTS_SOCKET, STATE_SOCKET, InputSocket, NodeInputError, NodePlan, OutputSocket
 from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, MASK, STATE, NameRule, SocketMapping, SocketSpec
 
@@ -117,12 +117,15 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
                 overrides.setdefault(component, {})[key] = values[key]
         scoped: dict[str, Any] = {}
 
+        reporter = LoopReporter(node_id, bundle)
+
         def before_run(state: PipelineState) -> None:
             scoped.update(prepare_components(pipeline, bundle, state, overrides))
+            if has_loops:
+                tap_schedulers(reporter, scoped.values())
             if bundle is not None:
                 bundle.load(pipeline.component_names)
 
-        reporter = LoopReporter(node_id, bundle)
         with reporting(reporter) if has_loops else contextlib.nullcontext():
             state, outputs = plan.run(values, pipeline=pipeline, node_label=label, before_run=before_run)
         carry_components(state, scoped)

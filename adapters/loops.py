@@ -1,10 +1,19 @@
-"""Per-iteration progress, interrupt and previews for every loop block in a node's block tree.
+"""Per-step progress, interrupt and previews for every denoising loop a node runs.
 
-Diffusers loop blocks (`LoopSequentialPipelineBlocks`) have no callback hook, so the node's private
-copy of each loop is instrumented without forking diffusers: its `loop_step` is wrapped (an interrupt
-check before every iteration, a progress update and an optional latent preview after it), and its
-`progress_bar` is replaced so the loop's declared total reaches ComfyUI instead of a tqdm bar.
-The wrappers report to whichever `LoopReporter` the running node installed (`reporting`).
+Diffusers loop blocks (`LoopSequentialPipelineBlocks`) have no callback hook, and some families run
+their timestep loop inside one leaf block per chunk or segment, so one hook is not enough. A node's
+run is watched at three places, none of them family-specific:
+
+1. the tqdm bar a loop asks for (`progress_bar`) is replaced: its declared total and each `update()`
+   reach ComfyUI's progress bar;
+2. the run's own copy of every scheduler is tapped: an interrupt check before each `step()` (so a
+   loop inside one leaf stops within one denoising step), and each step counts when no bar does;
+3. every loop's `loop_step` is wrapped: an interrupt check before each iteration, its latents kept
+   for the preview, and each iteration counts when neither a bar nor a scheduler does (loops
+   without a scheduler, e.g. one that steps by sigma itself).
+
+Previews decode the latest latents with ComfyUI's previewer for the bundle's latent format, after
+the family's own `preview_latents` conversion (packed tokens -> image-shaped latents) when it has one.
 """
 
 from __future__ import annotations
@@ -12,17 +21,22 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from collections.abc import Iterator
+import types
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import comfy.model_management as mm
 import comfy.utils
 import latent_preview
+import torch
+from diffusers import SchedulerMixin
 from diffusers.modular_pipelines import LoopSequentialPipelineBlocks, ModularPipelineBlocks
 
 logger = logging.getLogger(__name__)
 
 _reporter: contextvars.ContextVar[LoopReporter | None] = contextvars.ContextVar("mdiff_loop_reporter", default=None)
+
+BAR, SCHEDULER, LOOP = "bar", "scheduler", "loop"  # progress sources, most trusted first
 
 
 class LoopReporter:
@@ -33,32 +47,82 @@ class LoopReporter:
         self.node_id = node_id
         self.latent_format = getattr(bundle, "latent_format", None)
         self.preview_latents = getattr(bundle, "preview_latents", None)
-        self.total: int | None = None
-        self.step = 0
+        self.counts = {BAR: 0, SCHEDULER: 0, LOOP: 0}
+        self.declared_total: int | None = None
+        self.shown = 0
+        self.latents: Any = None
+        self.block_state: Any = None
+        self.schedulers: list[Any] = []
         self._bar: comfy.utils.ProgressBar | None = None
         self._previewer: Any = None
+        self._preview_failed = False
 
-    def set_total(self, total: int) -> None:
-        self.total, self.step = int(total), 0
-        self._bar = comfy.utils.ProgressBar(self.total, node_id=self.node_id)
-        if self.latent_format is not None:
-            self._previewer = latent_preview.get_previewer(mm.get_torch_device(), self.latent_format)
+    # -- what the instrumented places call -------------------------------------------------------
 
-    def before_step(self) -> None:
+    def declare_total(self, total: int) -> None:
+        """A loop asked for a tqdm bar of `total` steps: the bar is the progress from now on."""
+        self.declared_total = int(total) + self.counts[BAR]
+
+    def check_interrupt(self) -> None:
         mm.throw_exception_if_processing_interrupted()
 
-    def after_step(self, block_state: Any) -> None:
-        if self._bar is None:  # a loop that never announced its length: the bar grows with it
-            self._bar = comfy.utils.ProgressBar(1, node_id=self.node_id)
-        self.step += 1
-        total = self.total if self.total is not None and self.total >= self.step else self.step
-        preview = None
-        latents = getattr(block_state, "latents", None)
-        if self._previewer is not None and latents is not None:
+    def advance(self, source: str, latents: Any = None, block_state: Any = None) -> None:
+        if latents is not None:
+            self.latents, self.block_state = latents, block_state
+        self.counts[source] += 1
+        step = self._progress()
+        if step > self.shown:
+            self.shown = step
+            self._report()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _progress(self) -> int:
+        if self.declared_total is not None or self.counts[BAR]:
+            return self.counts[BAR]
+        return self.counts[SCHEDULER] or self.counts[LOOP]
+
+    def _total(self) -> int:
+        if self.declared_total is not None:
+            return max(self.declared_total, self.shown)
+        # No declared total: the steps left in the scheduler's current schedule, else a growing bar.
+        left = 0
+        for scheduler in self.schedulers:
+            timesteps, index = getattr(scheduler, "timesteps", None), getattr(scheduler, "step_index", None)
+            if timesteps is not None and isinstance(index, int):
+                left = max(left, len(timesteps) - index)
+        return self.shown + left if self.counts[SCHEDULER] else self.shown
+
+    def _report(self) -> None:
+        total = self._total()
+        if self._bar is None:
+            self._bar = comfy.utils.ProgressBar(total, node_id=self.node_id)
+        self._bar.update_absolute(self.shown, total, self._preview())
+
+    def _preview(self) -> Any:
+        if self.latent_format is None or self.latents is None or self._preview_failed:
+            return None
+        try:
+            if self._previewer is None:
+                self._previewer = latent_preview.get_previewer(mm.get_torch_device(), self.latent_format)
+                if self._previewer is None:  # the preview method is off
+                    self._preview_failed = True
+                    return None
+            latents = self.latents
             if self.preview_latents is not None:
-                latents = self.preview_latents(latents, block_state)
-            preview = self._previewer.decode_latent_to_preview_image("JPEG", latents.float())
-        self._bar.update_absolute(self.step, total, preview)
+                latents = self.preview_latents(latents, self.block_state)
+            if not _image_shaped(latents, self.latent_format):
+                return None
+            return self._previewer.decode_latent_to_preview_image("JPEG", latents.float())
+        except Exception as error:  # a preview must never fail the run
+            logger.warning("latent preview switched off for this run: %s: %s", type(error).__name__, error)
+            self._preview_failed = True
+            return None
+
+
+def _image_shaped(latents: Any, latent_format: Any) -> bool:
+    channels = getattr(latent_format, "latent_channels", None)
+    return isinstance(latents, torch.Tensor) and latents.ndim in (4, 5) and latents.shape[1] == channels
 
 
 @contextlib.contextmanager
@@ -68,16 +132,20 @@ def reporting(reporter: LoopReporter) -> Iterator[LoopReporter]:
         yield reporter
     finally:
         _reporter.reset(token)
+        untap_schedulers(reporter)
 
 
-class _QuietBar:
-    """Stands in for the tqdm bar a loop asks for; progress is reported per `loop_step` instead."""
+class _ReportingBar:
+    """Stands in for the tqdm bar a loop asks for: its updates go to the running node's reporter."""
 
-    def __init__(self, iterable=None):
+    def __init__(self, reporter: LoopReporter, iterable: Iterable | None = None):
+        self.reporter = reporter
         self.iterable = iterable
 
     def __iter__(self):
-        return iter(self.iterable)
+        for item in self.iterable:
+            yield item
+            self.update()
 
     def __enter__(self):
         return self
@@ -86,10 +154,43 @@ class _QuietBar:
         return None
 
     def update(self, n: int = 1) -> None:
-        pass
+        for _ in range(n):
+            self.reporter.advance(BAR)
 
     def close(self) -> None:
         pass
+
+
+# -- schedulers --------------------------------------------------------------------------------
+
+
+def tap_schedulers(reporter: LoopReporter, components: Iterable[Any]) -> None:
+    """Tap this run's own scheduler copies (never shared ones: the caller passes the copies)."""
+    for component in components:
+        if isinstance(component, SchedulerMixin) and "step" not in vars(component):
+            component.step = types.MethodType(_tapped_step, component)
+            reporter.schedulers.append(component)
+
+
+def untap_schedulers(reporter: LoopReporter) -> None:
+    for scheduler in reporter.schedulers:
+        vars(scheduler).pop("step", None)
+    reporter.schedulers.clear()
+
+
+def _tapped_step(scheduler: Any, *args: Any, **kwargs: Any) -> Any:
+    reporter = _reporter.get()
+    if reporter is not None:
+        reporter.check_interrupt()
+    output = type(scheduler).step(scheduler, *args, **kwargs)
+    # A deep copy of a tapped scheduler carries the tap; only the run's own copy reports.
+    if reporter is not None and any(scheduler is tapped for tapped in reporter.schedulers):
+        latents = output[0] if isinstance(output, tuple) else getattr(output, "prev_sample", None)
+        reporter.advance(SCHEDULER, latents)
+    return output
+
+
+# -- loops -------------------------------------------------------------------------------------
 
 
 def loop_blocks(block: ModularPipelineBlocks) -> list[LoopSequentialPipelineBlocks]:
@@ -111,18 +212,18 @@ def instrument_loops(block: ModularPipelineBlocks) -> int:
         def loop_step(components, block_state, _original=original_step, **kwargs):
             reporter = _reporter.get()
             if reporter is not None:
-                reporter.before_step()
+                reporter.check_interrupt()
             components, block_state = _original(components, block_state, **kwargs)
             if reporter is not None:
-                reporter.after_step(block_state)
+                reporter.advance(LOOP, getattr(block_state, "latents", None), block_state)
             return components, block_state
 
         def progress_bar(iterable=None, total=None, _original=original_bar):
             reporter = _reporter.get()
             if reporter is None:
                 return _original(iterable=iterable, total=total)
-            reporter.set_total(total if total is not None else len(iterable))
-            return _QuietBar(iterable)
+            reporter.declare_total(total if total is not None else len(iterable))
+            return _ReportingBar(reporter, iterable)
 
         loop.loop_step = loop_step
         loop.progress_bar = progress_bar

@@ -172,3 +172,24 @@ def t5_tokenizer(model_max_length: int = 512):
     from transformers import T5Tokenizer
 
     return T5Tokenizer(vocab=t5_vocab(), extra_ids=0, model_max_length=model_max_length)
+
+
+def t5_encoder_config(tokenizer, d_model: int) -> dict:
+    """Keyword arguments of a tiny T5/UMT5 encoder config for `tokenizer` (2 layers, 4 heads)."""
+    return dict(
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=32,
+        feed_forward_proj="gated-gelu",
+        dropout_rate=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        is_encoder_decoder=False,
+        use_cache=False,
+    )

@@ -7,16 +7,19 @@ ComfyUI's own root goes on sys.path so in-process unit tests can import `comfy_a
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from build_tiny_sdxl import build_tiny_sdxl
 from comfy_harness import REPO, TINY_MODEL, ComfyServer, comfyui_dir, make_base_directory
+from tiny_checks import block_network
 
 PACKAGE = "comfyui_modular_diffusers"
 logger = logging.getLogger(__name__)
@@ -44,16 +47,50 @@ _import_pack()
 torch.set_num_threads(1)
 
 
+def _builder(module: str, function: str, **kwargs) -> Callable[[Path], Path]:
+    def build(out_dir: Path) -> Path:
+        return getattr(importlib.import_module(module), function)(out_dir, **kwargs)
+
+    return build
+
+
+# Every tiny random-weight model the server tests use: folder name (as the shipped workflows name it)
+# -> builder. Each is built once per test session and linked into every test server's models folder.
+TINY_MODELS: dict[str, Callable[[Path], Path]] = {
+    TINY_MODEL: build_tiny_sdxl,
+    "tiny-flux": _builder("build_tiny_flux", "build_tiny_flux"),
+    "tiny-flux-kontext": _builder("build_tiny_flux", "build_tiny_flux", kontext=True),
+    "tiny-wan": _builder("build_tiny_wan", "build_tiny_wan"),
+    "tiny-z-image": _builder("build_tiny_z_image", "build_tiny_z_image"),
+}
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails (the tiny models load offline)."""
+    block_network(monkeypatch)
+
+
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """The tiny random-weight SDXL, built once per test session."""
-    return build_tiny_sdxl(tmp_path_factory.mktemp("models") / TINY_MODEL)
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Every tiny model, built once per test session."""
+    root = tmp_path_factory.mktemp("models")
+    return {name: build(root / name) for name, build in TINY_MODELS.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_models) -> Path:
+    """The tiny random-weight SDXL."""
+    return tiny_models[TINY_MODEL]
 
 
 def start_server(base: Path, tiny_model: Path, extra_args: list[str] | None = None) -> ComfyServer:
-    """A server whose base directory holds this pack, the tiny model and ComfyUI's example image."""
+    """A server whose base directory holds this pack, every tiny model and ComfyUI's example image
+    (`tiny_model`, the SDXL folder, sits beside the others)."""
     make_base_directory(base)
-    (base / "models" / "diffusers" / TINY_MODEL).symlink_to(tiny_model, target_is_directory=True)
+    for model in tiny_model.parent.iterdir():
+        if model.is_dir() and not model.name.startswith("."):
+            (base / "models" / "diffusers" / model.name).symlink_to(model, target_is_directory=True)
     (base / "input").mkdir(exist_ok=True)
     shutil.copy(comfyui_dir() / "input" / "example.png", base / "input" / "example.png")
     # One torch thread per process: the server and the test process share 2 cores, and

@@ -3,9 +3,7 @@ loadable offline as a Modular Diffusers pipeline that runs text2image and image2
 
 from __future__ import annotations
 
-import hashlib
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -15,36 +13,11 @@ import torch
 from build_tiny_sdxl import BUILDER_VERSION, COMPONENTS, build_tiny_sdxl
 from PIL import Image
 from tiny_build import MARKER
-
-
-def _hashes(root: Path) -> dict[str, str]:
-    return {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
-
-
-def _mtimes(root: Path) -> dict[str, int]:
-    return {path.relative_to(root).as_posix(): path.stat().st_mtime_ns for path in [root, *root.rglob("*")]}
+from tiny_checks import block_network, file_hashes, file_mtimes
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-
-
-def _refuse_network(*args, **kwargs):
-    raise OSError("network access attempted in an offline test")
-
-
-def _block_network(patch: pytest.MonkeyPatch) -> None:
-    patch.setattr(socket.socket, "connect", _refuse_network)
-    patch.setattr(socket, "create_connection", _refuse_network)
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    _block_network(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +30,7 @@ def pipe(tiny_dir):
     from diffusers import ModularPipeline
 
     with pytest.MonkeyPatch.context() as patch:
-        _block_network(patch)
+        block_network(patch)
         pipeline = ModularPipeline.from_pretrained(str(tiny_dir))
         pipeline.load_components(dtype=torch.float32)
     pipeline.set_progress_bar_config(disable=True)
@@ -74,8 +47,8 @@ def test_build_is_deterministic_and_idempotent(tmp_path):
     second = build_tiny_sdxl(tmp_path / "b", seed=0)
     assert first == (tmp_path / "a").absolute()
 
-    hashes = _hashes(first)
-    assert hashes == _hashes(second)
+    hashes = file_hashes(first)
+    assert hashes == file_hashes(second)
     # the standard diffusers layout, safetensors weights, a few MiB, and nothing left beside it
     for component in COMPONENTS:
         assert (first / component).is_dir(), component
@@ -92,18 +65,18 @@ def test_build_is_deterministic_and_idempotent(tmp_path):
     marker = json.loads((first / MARKER).read_text())
     assert (marker["builder_version"], marker["seed"]) == (BUILDER_VERSION, 0)
 
-    before = _mtimes(first)
+    before = file_mtimes(first)
     started = time.monotonic()
     assert build_tiny_sdxl(first, seed=0) == first
     assert time.monotonic() - started < 0.5
-    assert _mtimes(first) == before
+    assert file_mtimes(first) == before
 
 
 def test_other_seed_replaces_the_build(tmp_path):
     out = build_tiny_sdxl(tmp_path / "tiny", seed=0)
-    seed0 = _hashes(out)
+    seed0 = file_hashes(out)
     build_tiny_sdxl(out, seed=1)
-    seed1 = _hashes(out)
+    seed1 = file_hashes(out)
     assert json.loads((out / MARKER).read_text())["seed"] == 1
     assert seed0["unet/diffusion_pytorch_model.safetensors"] != seed1["unet/diffusion_pytorch_model.safetensors"]
     assert seed0["unet/config.json"] == seed1["unet/config.json"]

@@ -3,9 +3,7 @@ loadable offline as diffusers' Z-Image Modular Diffusers pipeline that runs text
 
 from __future__ import annotations
 
-import hashlib
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -14,27 +12,7 @@ import pytest
 import torch
 from build_tiny_z_image import BUILDER_VERSION, COMPONENTS, KIND, build_tiny_z_image
 from tiny_build import MARKER
-
-
-def _hashes(root: Path) -> dict[str, str]:
-    return {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
-
-
-def _mtimes(root: Path) -> dict[str, int]:
-    return {path.relative_to(root).as_posix(): path.stat().st_mtime_ns for path in [root, *root.rglob("*")]}
-
-
-def _refuse_network(*args, **kwargs):
-    raise OSError("network access attempted in an offline test")
-
-
-def _block_network(patch: pytest.MonkeyPatch) -> None:
-    patch.setattr(socket.socket, "connect", _refuse_network)
-    patch.setattr(socket, "create_connection", _refuse_network)
+from tiny_checks import block_network, file_hashes, file_mtimes
 
 
 def _disable_progress_bars(blocks) -> None:
@@ -44,11 +22,6 @@ def _disable_progress_bars(blocks) -> None:
         blocks.set_progress_bar_config(disable=True)
     for sub_block in getattr(blocks, "sub_blocks", {}).values():
         _disable_progress_bars(sub_block)
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    _block_network(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +34,7 @@ def pipe(tiny_dir):
     from diffusers import ModularPipeline
 
     with pytest.MonkeyPatch.context() as patch:
-        _block_network(patch)
+        block_network(patch)
         pipeline = ModularPipeline.from_pretrained(str(tiny_dir))
         pipeline.load_components(dtype=torch.float32)
     _disable_progress_bars(pipeline.blocks)
@@ -76,8 +49,8 @@ def test_build_is_deterministic_and_idempotent(tiny_dir, tmp_path):
     again = build_tiny_z_image(tmp_path / "again", seed=0)
     assert again == (tmp_path / "again").absolute()
 
-    hashes = _hashes(tiny_dir)
-    assert hashes == _hashes(again)
+    hashes = file_hashes(tiny_dir)
+    assert hashes == file_hashes(again)
     # the standard diffusers layout, safetensors weights, a few MiB, and nothing left beside it
     for component in COMPONENTS:
         assert (tiny_dir / component).is_dir(), component
@@ -97,11 +70,11 @@ def test_build_is_deterministic_and_idempotent(tiny_dir, tmp_path):
     marker = json.loads((tiny_dir / MARKER).read_text())
     assert (marker["builder_version"], marker["seed"], marker["kind"]) == (BUILDER_VERSION, 0, KIND)
 
-    before = _mtimes(again)
+    before = file_mtimes(again)
     started = time.monotonic()
     assert build_tiny_z_image(again, seed=0) == again
     assert time.monotonic() - started < 0.5
-    assert _mtimes(again) == before
+    assert file_mtimes(again) == before
 
 
 def test_loads_as_modular_z_image(pipe):
@@ -139,9 +112,9 @@ def test_text2image(pipe, no_network):
 
 def test_other_seed_replaces_the_build(tmp_path):
     out = build_tiny_z_image(tmp_path / "tiny", seed=0)
-    seed0 = _hashes(out)
+    seed0 = file_hashes(out)
     build_tiny_z_image(out, seed=1)
-    seed1 = _hashes(out)
+    seed1 = file_hashes(out)
     assert json.loads((out / MARKER).read_text())["seed"] == 1
     weights = "transformer/diffusion_pytorch_model.safetensors"
     assert seed0[weights] != seed1[weights]
