@@ -20,6 +20,8 @@ from diffusers.modular_pipelines import InputParam, ModularPipelineBlocks, Pipel
 
 from .components import ComponentsBundle, carry_components, prepare_components
 from .loops import LoopReporter, instrument_loops, reporting, tap_schedulers
+from .media import VIDEO_SOCKET, MediaDefaults, frame_rate, sample_rate, to_comfy_audio, to_comfy_video
+from .names import AUDIO, VIDEO_OUTPUT_NAMES
 from .plan import COMPONENTS_SOCKET, STATE_SOCKET, InputSocket, NodeInputError, NodePlan, OutputSocket
 from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, MASK, STATE, NameRule, SocketMapping, SocketSpec
 
@@ -32,6 +34,7 @@ STATE_TOOLTIP = (
 )
 COMPONENTS_TOOLTIP = "Loaded model components (from a components loader). Models are shared, never modified."
 STATE_OUT_TOOLTIP = "The pipeline state after this block: the incoming values plus everything this block produced."
+VIDEO_TOOLTIP = "The decoded frames as a video (with the frame rate, and the sound when the model makes one)."
 OUTPUT_SUFFIX = "_out"  # ComfyUI 0.3.75 rejects an id used for both an input and an output
 
 
@@ -44,7 +47,8 @@ class BlockNodeDefinition:
     through the state); `fixed_inputs` sets parameters without a socket; `component_inputs` adds
     widgets that configure an execution-scoped component (component name -> config key -> rule),
     e.g. a guider's `guidance_scale`. `family` (a diffusers `modular_pipelines` folder name) makes
-    the node refuse a components bundle of another family.
+    the node refuse a components bundle of another family. `media` gives the frame rate and sample
+    rate to use when neither the state nor the components say (see `adapters.media`).
     """
 
     node_id: str
@@ -58,6 +62,7 @@ class BlockNodeDefinition:
     fixed_inputs: Mapping[str, Any] = field(default_factory=dict)
     component_inputs: Mapping[str, Mapping[str, NameRule]] = field(default_factory=dict)
     family: str | None = None
+    media: MediaDefaults = field(default_factory=MediaDefaults)
 
 
 def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
@@ -82,6 +87,15 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
     if clashes:
         raise ValueError(f"{definition.node_id}: component inputs {sorted(clashes)} clash with block inputs")
 
+    video_source = next(
+        (
+            i
+            for i, socket in enumerate(plan.outputs)
+            if socket.name in VIDEO_OUTPUT_NAMES and socket.spec.io_type == IMAGE
+        ),
+        None,
+    )
+
     def define_schema(cls) -> io.Schema:
         inputs = [StateType.Input(STATE_SOCKET, optional=True, tooltip=STATE_TOOLTIP)]
         if plan.needs_components:
@@ -95,7 +109,12 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
             description=description,
             inputs=inputs,
             outputs=[StateType.Output(STATE_SOCKET + OUTPUT_SUFFIX, display_name="state", tooltip=STATE_OUT_TOOLTIP)]
-            + [_schema_output(socket) for socket in plan.outputs],
+            + [_schema_output(socket) for socket in plan.outputs]
+            + (
+                [io.Video.Output(VIDEO_SOCKET + OUTPUT_SUFFIX, display_name=VIDEO_SOCKET, tooltip=VIDEO_TOOLTIP)]
+                if video_source is not None
+                else []
+            ),
             hidden=[io.Hidden.unique_id],
         )
 
@@ -129,6 +148,7 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
         with reporting(reporter) if has_loops else contextlib.nullcontext():
             state, outputs = plan.run(values, pipeline=pipeline, node_label=label, before_run=before_run)
         carry_components(state, scoped)
+        outputs = _media_outputs(plan, outputs, state, pipeline, definition.media, video_source)
         return io.NodeOutput(state, *outputs)
 
     return type(
@@ -151,8 +171,29 @@ def block_description(block: ModularPipelineBlocks) -> str:
         return ""
 
 
+def _media_outputs(
+    plan: NodePlan,
+    outputs: list[Any],
+    state: PipelineState,
+    pipeline: Any,
+    media: MediaDefaults,
+    video_source: int | None,
+) -> list[Any]:
+    """AUDIO outputs get their sample rate; a decoded video also goes out as a VIDEO."""
+    outputs = list(outputs)
+    audio = None
+    for index, socket in enumerate(plan.outputs):
+        if socket.spec.io_type == AUDIO and outputs[index] is not None:
+            outputs[index] = audio = to_comfy_audio(outputs[index], sample_rate(state, pipeline, media))
+    if video_source is not None:
+        frames = outputs[video_source]
+        video = to_comfy_video(frames, frame_rate(state, media), audio) if frames is not None else None
+        outputs.append(video)
+    return outputs
+
+
 _WIDGETS = {"INT": io.Int, "FLOAT": io.Float, "STRING": io.String, "BOOLEAN": io.Boolean}
-_CORE_TYPES = {IMAGE: io.Image, MASK: io.Mask}  # ComfyUI's own types where they mean the same thing
+_CORE_TYPES = {IMAGE: io.Image, MASK: io.Mask, AUDIO: io.Audio}  # ComfyUI's own types where they mean the same thing
 
 
 def _widget_input(name: str, spec: SocketSpec, optional: bool) -> io.Input:

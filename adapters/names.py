@@ -23,6 +23,10 @@ VALUE = SOCKET_PREFIX + "VALUE"  # anything the table cannot type more precisely
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 IMAGE = "IMAGE"  # ComfyUI's own image batch: float tensor [B, H, W, C] in [0, 1]
 MASK = "MASK"  # ComfyUI's own mask: float tensor [B, H, W] in [0, 1]
+AUDIO = "AUDIO"  # ComfyUI's own audio: {"waveform": [B, C, T], "sample_rate": int}
+VIDEO = "VIDEO"  # ComfyUI's own video (frames, frame rate, audio)
+VIDEO_OUTPUT_NAMES = ("videos",)  # decoded video frames (also given as a VIDEO output)
+AUDIO_OUTPUT_NAMES = ("audio", "audios", "sound")  # decoded waveforms
 
 # Largest value ComfyUI's INT widget handles for seeds (the core KSampler uses the same bound).
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
@@ -89,6 +93,7 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
     "mask_image": NameRule(IMAGE, description="The mask image."),
     "control_image": NameRule(IMAGE, description="The control image."),
     "images": NameRule(IMAGE, description="The generated images."),
+    "videos": NameRule(IMAGE, description="The generated video frames."),
     "output_type": NameRule("STRING", {"default": "pil"}),
     "batch_size": NameRule("INT", _INT, description="Number of samples in the batch."),
     "latents": NameRule(TENSOR, description="Latents."),

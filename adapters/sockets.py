@@ -38,6 +38,8 @@ from .convert import (
     to_comfy_image,
 )
 from .names import (
+    AUDIO,
+    AUDIO_OUTPUT_NAMES,
     COMPONENTS,
     DEFAULT_NAME_RULES,
     DTYPE,
@@ -167,6 +169,9 @@ TYPE_CONVERTERS: dict[str, tuple[Converter | None, Converter | None]] = {
 }
 
 
+_OUTPUT = object()  # stands for the default of an output parameter (outputs have none)
+
+
 class SocketMapping:
     """The rule table. Immutable: `extended()` returns a new mapping with more name rules."""
 
@@ -180,7 +185,7 @@ class SocketMapping:
         return self._socket(param.name, param.type_hint, param.default, getattr(param, "description", ""))
 
     def output_socket(self, param: Any) -> SocketSpec:
-        return self._socket(param.name, param.type_hint, None, getattr(param, "description", ""))
+        return self._socket(param.name, param.type_hint, _OUTPUT, getattr(param, "description", ""))
 
     def _socket(self, name: str, hint: Any, default: Any, description: str | None) -> SocketSpec:
         rule = self.name_rules.get(name)
@@ -189,6 +194,8 @@ class SocketMapping:
         )
         if io_type == IMAGE and "mask" in name:  # a PIL mask: ComfyUI's own MASK type
             io_type = MASK
+        if default is _OUTPUT and name in AUDIO_OUTPUT_NAMES and io_type in (TENSOR, VALUE):
+            io_type = AUDIO  # converted with the state's sample rate where the node runs
         options: dict[str, Any] = {}
         to_block, from_block = TYPE_CONVERTERS.get(io_type, (None, None))
         unset = None

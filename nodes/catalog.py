@@ -29,6 +29,7 @@ from diffusers import modular_pipelines
 from diffusers.modular_pipelines import ModularPipeline, ModularPipelineBlocks
 
 from ..adapters.factory import BlockNodeDefinition, block_description, make_block_node
+from ..adapters.media import MediaDefaults
 from ..adapters.sockets import NameRule
 from .families import FAMILIES, FamilySpec, NodeOverride
 
@@ -164,6 +165,7 @@ def definition_for(entry: CatalogEntry, *, guider_stage: str | None = None) -> B
         fixed_inputs={**fixed, **override.fixed_inputs},
         component_inputs=component_inputs if override.component_inputs is None else override.component_inputs,
         family=entry.family,
+        media=MediaDefaults(fps=spec.fps),
     )
 
 

@@ -39,6 +39,7 @@ class FamilySpec:
     latent_format: str | None = None  # a class name in comfy.latent_formats
     preview_latents: Callable[[Any, Any], Any] | None = None  # (latents, block_state) -> [B, C, (F,) H, W]
     mapping: SocketMapping = DEFAULT_MAPPING
+    fps: float = 24.0  # frame rate of the VIDEO output when the state does not give one
     nodes: Mapping[tuple[str, str | None], NodeOverride] = field(default_factory=dict)
 
 
@@ -79,7 +80,7 @@ FAMILIES: dict[str, FamilySpec] = {
     ),
     "ideogram4": FamilySpec("Ideogram 4", {"Ideogram4AutoBlocks": "Ideogram 4"}),
     "krea2": FamilySpec("Krea 2", {"Krea2AutoBlocks": "Krea 2", "Krea2TurboAutoBlocks": "Krea 2 Turbo"}),
-    "ltx": FamilySpec("LTX-Video", {"LTXAutoBlocks": "LTX-Video"}, latent_format="LTXV"),
+    "ltx": FamilySpec("LTX-Video", {"LTXAutoBlocks": "LTX-Video"}, latent_format="LTXV", fps=25.0),
     "ltx2": FamilySpec("LTX-2", {"LTX2AutoBlocks": "LTX-2", "LTX25AutoBlocks": "LTX-2.5"}),
     "minimax_h3": FamilySpec("MiniMax H3", {"MiniMaxH3Blocks": "MiniMax H3"}),
     "minimax_music3": FamilySpec(
@@ -119,6 +120,7 @@ FAMILIES: dict[str, FamilySpec] = {
             "Wan22VaceBlocks": "Video Edit (VACE)",
         },
         latent_format="Wan21",
+        fps=16.0,
     ),
     "wan_animate_2": FamilySpec(
         "Wan-Animate 2",
