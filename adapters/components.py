@@ -97,6 +97,10 @@ def prepare_components(
             continue
         if is_execution_scoped(value):
             overrides = dict(config_overrides.get(name, {}))
+            if "guidance_scale" in overrides and value.config.get("enabled") is False:
+                # A guider that a model ships switched off: setting a scale on the node switches it on
+                # (a scale of 1 still means no guidance).
+                overrides["enabled"] = True
             value = type(value).from_config(value.config, **overrides) if overrides else copy.deepcopy(value)
             scoped[name] = value
         components[name] = value

@@ -18,6 +18,7 @@ derived come from the per-family table in `families.py`; everything else is the 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
 import logging
 import pkgutil
@@ -38,9 +39,10 @@ logger = logging.getLogger(__name__)
 ROOT_CATEGORY = "Modular Diffusers"
 DECODED_OUTPUT = {"output_type": "np"}  # decoded images/frames stay float arrays: ComfyUI's IMAGE layout
 GUIDANCE_TOOLTIP = (
-    "Classifier-free guidance scale; 1 or less turns guidance (and the negative prompt) off. "
+    "Classifier-free guidance scale; 1 turns guidance (and the negative prompt) off. "
     "Set here, it applies to every step downstream."
 )
+GUIDANCE_OFF_TOOLTIP = " This model runs without guidance by default (1)."
 # Words of workflow and stage names that read better written out.
 WORDS = {
     "vae": "VAE",
@@ -66,6 +68,10 @@ class CatalogEntry:
     display_name: str
     category: str
     override: NodeOverride | None = None
+
+
+def diffusers_version() -> str:
+    return importlib.metadata.version("diffusers")
 
 
 def family_names() -> list[str]:
@@ -183,11 +189,15 @@ def guider_stages(family: str) -> dict[str, str]:
 
 def _guidance_inputs(block: ModularPipelineBlocks, input_names: set[str]) -> dict[str, dict[str, NameRule]]:
     guider = next((spec for spec in block.expected_components if spec.name == "guider"), None)
-    scale = dict(guider.config or {}).get("guidance_scale") if guider is not None else None
+    config = dict(guider.config or {}) if guider is not None else {}
+    scale = config.get("guidance_scale")
     if not isinstance(scale, (int, float)) or "guidance_scale" in input_names:
         return {}
+    tooltip = GUIDANCE_TOOLTIP
+    if config.get("enabled") is False:  # shipped switched off: the default keeps it off
+        scale, tooltip = 1.0, GUIDANCE_TOOLTIP + GUIDANCE_OFF_TOOLTIP
     options = {"default": float(scale), "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
-    return {"guider": {"guidance_scale": NameRule("FLOAT", options, tooltip=GUIDANCE_TOOLTIP)}}
+    return {"guider": {"guidance_scale": NameRule("FLOAT", options, tooltip=tooltip)}}
 
 
 def _description(entry: CatalogEntry, block: ModularPipelineBlocks) -> str:

@@ -40,6 +40,7 @@ class FamilySpec:
     preview_latents: Callable[[Any, Any], Any] | None = None  # (latents, block_state) -> [B, C, (F,) H, W]
     mapping: SocketMapping = DEFAULT_MAPPING
     fps: float = 24.0  # frame rate of the VIDEO output when the state does not give one
+    proven: str = ""  # what runs end to end in the tests on a tiny fixture ("" = schema-tested only)
     nodes: Mapping[tuple[str, str | None], NodeOverride] = field(default_factory=dict)
 
 
@@ -55,6 +56,7 @@ FAMILIES: dict[str, FamilySpec] = {
         "Flux",
         {"FluxAutoBlocks": "Flux", "FluxKontextAutoBlocks": "Flux Kontext"},
         latent_format="Flux",
+        proven="Flux text2image (tiny-flux); Flux Kontext image_conditioned (tiny-flux-kontext)",
         preview_latents=previews.unpack_2x2_patches,
     ),
     "flux2": FamilySpec(
@@ -102,7 +104,11 @@ FAMILIES: dict[str, FamilySpec] = {
     ),
     "stable_diffusion_3": FamilySpec("SD3", {"StableDiffusion3AutoBlocks": "SD3"}, latent_format="SD3"),
     "stable_diffusion_xl": FamilySpec(
-        "SDXL", {"StableDiffusionXLAutoBlocks": "SDXL"}, latent_format="SDXL", nodes=sdxl_nodes()
+        "SDXL",
+        {"StableDiffusionXLAutoBlocks": "SDXL"},
+        latent_format="SDXL",
+        nodes=sdxl_nodes(),
+        proven="text2image, image2image (tiny-sdxl)",
     ),
     "wan": FamilySpec(
         "Wan",
@@ -121,11 +127,14 @@ FAMILIES: dict[str, FamilySpec] = {
         },
         latent_format="Wan21",
         fps=16.0,
+        proven="Wan 2.1 text-to-video (tiny-wan)",
     ),
     "wan_animate_2": FamilySpec(
         "Wan-Animate 2",
         {"WanAnimate2Blocks": "Wan-Animate 2", "WanAnimate2DistilledBlocks": "Wan-Animate 2 Distilled"},
         {"WanAnimate2Blocks": "Animate", "WanAnimate2DistilledBlocks": "Animate"},
     ),
-    "z_image": FamilySpec("Z-Image", {"ZImageAutoBlocks": "Z-Image"}, latent_format="Flux"),
+    "z_image": FamilySpec(
+        "Z-Image", {"ZImageAutoBlocks": "Z-Image"}, latent_format="Flux", proven="text2image (tiny-z-image)"
+    ),
 }

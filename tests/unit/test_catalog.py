@@ -113,7 +113,8 @@ def test_guidance_widget_on_the_first_guided_stage_and_the_workflows(nodes):
     def widgets(node_id):
         return nodes[node_id].GET_NODE_INFO_V1()["input"]["optional"]
 
-    assert widgets("MDiff_z_image_ZImageAutoBlocks_text2image")["guidance_scale"][1]["default"] == 5.0
+    assert widgets("MDiff_z_image_ZImageAutoBlocks_text2image")["guidance_scale"][1]["default"] == 1.0  # shipped off
+    assert widgets("MDiff_wan_WanBlocks")["guidance_scale"][1]["default"] == 5.0
     assert "guidance_scale" in widgets("MDiff_z_image_ZImageAutoBlocks_text_encoder")
     assert "guidance_scale" not in widgets("MDiff_z_image_ZImageAutoBlocks_denoise")
     masks = [n for n in nodes if "MASK" in str(nodes[n].GET_NODE_INFO_V1()["input"])]
