@@ -46,13 +46,18 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def updated_readme() -> str:
+    """README.md's text with the table regenerated."""
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    return pattern.sub(lambda _: f"{START}\n{table()}\n{END}", README.read_text(encoding="utf-8"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     text = README.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    new = pattern.sub(lambda _: f"{START}\n{table()}\n{END}", text)
+    new = updated_readme()
     if args.check:
         if new != text:
             print("README.md's family table is out of date: run scripts/family_table.py", file=sys.stderr)

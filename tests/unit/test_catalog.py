@@ -193,3 +193,11 @@ def test_a_new_family_appears_with_the_generic_policy(tmp_path, monkeypatch):
     finally:
         for name in [m for m in list(__import__("sys").modules) if ".newfam" in m]:
             del __import__("sys").modules[name]
+
+
+def test_readme_family_table_is_current():
+    import family_table
+
+    assert family_table.updated_readme() == family_table.README.read_text(encoding="utf-8"), (
+        "README.md's family table is out of date: run scripts/family_table.py"
+    )
