@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,19 +20,14 @@ from comfy_api.latest import io
 from diffusers.modular_pipelines import InputParam, ModularPipelineBlocks, PipelineState
 
 from .components import ComponentsBundle, carry_components, prepare_components
+from .layout import SOCKET, WIDGET, NodeLayout, SocketLayout, custom_type
 from .loops import LoopReporter, instrument_loops, reporting, tap_schedulers
 from .media import VIDEO_SOCKET, MediaDefaults, frame_rate, sample_rate, to_comfy_audio, to_comfy_video
-from .names import AUDIO, VIDEO_OUTPUT_NAMES
-from .plan import COMPONENTS_SOCKET, STATE_SOCKET, InputSocket, NodeInputError, NodePlan, OutputSocket
-from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, MASK, STATE, NameRule, SocketMapping, SocketSpec
+from .names import AUDIO, VIDEO, VIDEO_OUTPUT_NAMES, WIDGET_TYPES
+from .plan import COMPONENTS_SOCKET, STATE_SOCKET, NodeInputError, NodePlan
+from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, STATE, NameRule, SocketMapping, SocketSpec
 
-
-@functools.cache
-def custom_type(io_type: str) -> type:
-    """ComfyUI's `io.Custom(name)` builds new classes on every call (about 0.1 ms each, which
-    added up to a third of a second at start-up over all nodes): one per type name is enough."""
-    return io.Custom(io_type)
-
+logger = logging.getLogger(__name__)
 
 StateType = custom_type(STATE)
 ComponentsType = custom_type(COMPONENTS)
@@ -105,27 +100,28 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
         None,
     )
 
-    def define_schema(cls) -> io.Schema:
-        inputs = [StateType.Input(STATE_SOCKET, optional=True, tooltip=STATE_TOOLTIP)]
-        if plan.needs_components:
-            inputs.append(ComponentsType.Input(COMPONENTS_SOCKET, tooltip=COMPONENTS_TOOLTIP))
-        inputs += [_widget_input(key, spec, optional=True) for _, key, spec in config_sockets]
-        inputs += [_schema_input(socket) for socket in plan.inputs]
-        return io.Schema(
-            node_id=definition.node_id,
-            display_name=definition.display_name,
-            category=definition.category,
-            description=description,
-            inputs=inputs,
-            outputs=[StateType.Output(STATE_SOCKET + OUTPUT_SUFFIX, display_name="state", tooltip=STATE_OUT_TOOLTIP)]
-            + [_schema_output(socket) for socket in plan.outputs]
-            + (
-                [io.Video.Output(VIDEO_SOCKET + OUTPUT_SUFFIX, display_name=VIDEO_SOCKET, tooltip=VIDEO_TOOLTIP)]
-                if video_source is not None
-                else []
-            ),
-            hidden=[io.Hidden.unique_id],
+    inputs = [SocketLayout(STATE_SOCKET, STATE, tooltip=STATE_TOOLTIP)]
+    if plan.needs_components:
+        inputs.append(SocketLayout(COMPONENTS_SOCKET, COMPONENTS, optional=False, tooltip=COMPONENTS_TOOLTIP))
+    inputs += [_input_layout(key, spec, optional=True) for _, key, spec in config_sockets]
+    inputs += [_input_layout(socket.name, socket.spec, optional=not socket.is_required) for socket in plan.inputs]
+    outputs = [SocketLayout(STATE_SOCKET + OUTPUT_SUFFIX, STATE, display_name="state", tooltip=STATE_OUT_TOOLTIP)]
+    outputs += [
+        SocketLayout(
+            socket.name + OUTPUT_SUFFIX, socket.spec.io_type, display_name=socket.name, tooltip=socket.spec.tooltip
         )
+        for socket in plan.outputs
+    ]
+    if video_source is not None:
+        outputs.append(
+            SocketLayout(VIDEO_SOCKET + OUTPUT_SUFFIX, VIDEO, display_name=VIDEO_SOCKET, tooltip=VIDEO_TOOLTIP)
+        )
+    layout = NodeLayout(
+        definition.node_id, definition.display_name, definition.category, description, tuple(inputs), tuple(outputs)
+    )
+
+    def define_schema(cls) -> io.Schema:
+        return layout.schema()
 
     def execute(cls, **values: Any) -> io.NodeOutput:
         node_id = cls.hidden.unique_id
@@ -167,6 +163,7 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
             "define_schema": classmethod(define_schema),
             "execute": classmethod(execute),
             "PLAN": plan,
+            "LAYOUT": layout,
             "__doc__": description,
         },
     )
@@ -178,6 +175,39 @@ def block_description(block: ModularPipelineBlocks) -> str:
         return (block.description or "").strip()
     except NotImplementedError:
         return ""
+
+
+def make_deferred_node(layout: NodeLayout, build: Callable[[], type[io.ComfyNode]]) -> type[io.ComfyNode]:
+    """A node class whose schema comes from `layout` (no block is imported or planned) and whose
+    block node is built by `build()` when it first runs. The built node's layout must equal
+    `layout`; when it does not (a stale snapshot), the node says so in the log and still runs."""
+    built: list[type[io.ComfyNode]] = []
+
+    def define_schema(cls) -> io.Schema:
+        return layout.schema()
+
+    def execute(cls, **values: Any) -> io.NodeOutput:
+        if not built:
+            node = build()
+            if node.LAYOUT != layout:
+                logger.warning(
+                    "%s: the node's schema differs from the catalog snapshot (regenerate it with "
+                    "scripts/snapshot_catalog.py); running the block as it is now",
+                    layout.node_id,
+                )
+            built.append(node)
+        return built[0].execute.__func__(cls, **values)
+
+    return type(
+        layout.node_id,
+        (io.ComfyNode,),
+        {
+            "define_schema": classmethod(define_schema),
+            "execute": classmethod(execute),
+            "LAYOUT": layout,
+            "__doc__": layout.description,
+        },
+    )
 
 
 def _media_outputs(
@@ -201,29 +231,21 @@ def _media_outputs(
     return outputs
 
 
-_WIDGETS = {"INT": io.Int, "FLOAT": io.Float, "STRING": io.String, "BOOLEAN": io.Boolean}
-_CORE_TYPES = {IMAGE: io.Image, MASK: io.Mask, AUDIO: io.Audio}  # ComfyUI's own types where they mean the same thing
+def _input_layout(name: str, spec: SocketSpec, optional: bool) -> SocketLayout:
+    if spec.io_type in WIDGET_TYPES and spec.is_widget:
+        return SocketLayout(name, spec.io_type, WIDGET, optional, dict(spec.options), spec.tooltip)
+    return SocketLayout(name, spec.io_type, SOCKET, optional, tooltip=spec.tooltip)
 
 
-def _widget_input(name: str, spec: SocketSpec, optional: bool) -> io.Input:
-    widget_class = _WIDGETS[spec.io_type]
-    if spec.is_widget:
-        return widget_class.Input(name, optional=optional, tooltip=spec.tooltip, **spec.options)
-    return widget_class.Input(name, optional=optional, tooltip=spec.tooltip, force_input=True)
+def _output_layout(name: str, io_type: str, tooltip: str | None) -> SocketLayout:
+    return SocketLayout(name + OUTPUT_SUFFIX, io_type, display_name=name, tooltip=tooltip)
 
 
-def _schema_input(socket: InputSocket) -> io.Input:
-    spec = socket.spec
-    if spec.io_type in _WIDGETS:
-        return _widget_input(socket.name, spec, optional=not socket.is_required)
-    comfy_type = _CORE_TYPES.get(spec.io_type) or custom_type(spec.io_type)
-    return comfy_type.Input(socket.name, optional=True, tooltip=spec.tooltip)
-
-
-def _schema_output(socket: OutputSocket) -> io.Output:
-    io_type = socket.spec.io_type
-    comfy_type = {**_WIDGETS, **_CORE_TYPES}.get(io_type) or custom_type(io_type)
-    return comfy_type.Output(socket.name + OUTPUT_SUFFIX, display_name=socket.name, tooltip=socket.spec.tooltip)
-
-
-__all__ = ["BlockNodeDefinition", "block_description", "ComponentsType", "StateType", "make_block_node"]
+__all__ = [
+    "BlockNodeDefinition",
+    "make_deferred_node",
+    "block_description",
+    "ComponentsType",
+    "StateType",
+    "make_block_node",
+]

@@ -128,9 +128,9 @@ def entries_for_family(family: str) -> Iterator[CatalogEntry]:
             yield CatalogEntry(node_id, family, class_name, kind, name, display_name, category, override)
 
 
-def catalog_entries() -> list[CatalogEntry]:
+def catalog_entries(families: list[str] | None = None) -> list[CatalogEntry]:
     entries: list[CatalogEntry] = []
-    for family in family_names():
+    for family in family_names() if families is None else families:
         try:
             entries += list(entries_for_family(family))
         except Exception:  # one broken family must not hide the others
@@ -225,12 +225,12 @@ def _words(name: str) -> str:
     return " ".join(words)
 
 
-def catalog_nodes() -> list[type]:
-    """Every catalog entry as a node class. A node that cannot be made is left out with a log line
-    naming it and the reason; it never stops the others."""
+def catalog_nodes(families: list[str] | None = None) -> list[type]:
+    """Every catalog entry (of `families`, default all) as a node class, built live. A node that
+    cannot be made is left out with a log line naming it and the reason; it never stops the others."""
     nodes = []
     stages: dict[str, dict[str, str]] = {}
-    for entry in catalog_entries():
+    for entry in catalog_entries(families):
         try:
             if entry.family not in stages:
                 stages[entry.family] = guider_stages(entry.family)

@@ -1,0 +1,73 @@
+"""The committed catalog snapshot: current for the installed diffusers and this code, used at
+start-up where valid, and bypassed (nodes built live) for families or versions it does not cover."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+
+import pytest
+from comfyui_modular_diffusers.nodes import snapshot
+
+
+@pytest.fixture(scope="module")
+def live():
+    return snapshot.live_snapshot()
+
+
+def _changes(old: dict, new: dict, limit: int = 80) -> str:
+    before = {node["node_id"]: node for node in old["nodes"]}
+    after = {node["node_id"]: node for node in new["nodes"]}
+    lines = [f"removed: {sorted(set(before) - set(after))}", f"added: {sorted(set(after) - set(before))}"]
+    for node_id in sorted(set(before) & set(after)):
+        if before[node_id] != after[node_id]:
+            lines += difflib.unified_diff(
+                json.dumps(before[node_id], indent=1, sort_keys=True).splitlines(),
+                json.dumps(after[node_id], indent=1, sort_keys=True).splitlines(),
+                f"snapshot {node_id}",
+                f"now {node_id}",
+                lineterm="",
+            )
+    if old.get("diffusers") != new.get("diffusers"):
+        lines.insert(0, f"diffusers: {old.get('diffusers')} -> {new.get('diffusers')}")
+    return "\n".join(lines[:limit])
+
+
+def test_snapshot_is_current(live):
+    committed = snapshot.read_snapshot()
+    assert committed is not None, f"{snapshot.SNAPSHOT} is missing: run scripts/snapshot_catalog.py"
+    assert committed == json.loads(snapshot.snapshot_text(live)), (
+        "a node's schema changed (saved workflows may depend on it). If intended, accept it with "
+        "scripts/snapshot_catalog.py (and keep old workflows loading). Changes:\n" + _changes(committed, live)
+    )
+
+
+def test_the_readable_diff_names_what_changed(live):
+    changed = copy.deepcopy(live)
+    node = next(n for n in changed["nodes"] if n["node_id"] == "MDiff_flux_FluxAutoBlocks_text2image")
+    node["inputs"][3]["options"]["default"] = 7
+    text = _changes(live, changed)
+    assert "MDiff_flux_FluxAutoBlocks_text2image" in text and '"default": 7' in text
+
+
+def test_startup_uses_the_snapshot_and_builds_the_rest_live(live, tmp_path):
+    path = tmp_path / "snapshot.json"
+    partial = copy.deepcopy(live)
+    partial["families"].remove("z_image")  # as if a newer diffusers had added z_image
+    partial["nodes"] = [node for node in partial["nodes"] if node["family"] != "z_image"]
+    snapshot.write_snapshot(partial, path)
+    nodes = {node.LAYOUT.node_id: node for node in snapshot.catalog_node_classes(path)}
+    assert len(nodes) == len(live["nodes"])
+    assert all(hasattr(node, "PLAN") == ("_z_image_" in node_id) for node_id, node in nodes.items())
+
+    other = copy.deepcopy(live)
+    other["diffusers"] = "0.0.1"
+    snapshot.write_snapshot(other, path)
+    assert all(hasattr(node, "PLAN") for node in snapshot.catalog_node_classes(path))
+
+
+def test_deferred_schemas_equal_live_ones(live):
+    deferred = {node.LAYOUT.node_id: node for node in snapshot.catalog_node_classes()}
+    for node in snapshot.catalog.catalog_nodes(families=["flux", "wan"]):
+        assert deferred[node.LAYOUT.node_id].GET_NODE_INFO_V1() == node.GET_NODE_INFO_V1()
