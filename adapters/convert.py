@@ -60,6 +60,12 @@ def image_to_pil(value: Any, param: Any) -> Any:
     return _one_or_list(images, param)
 
 
+def frames_to_pil_list(value: Any, param: Any) -> Any:
+    """ComfyUI IMAGE frames [F, H, W, C] -> a list of PIL frames (a video input, even of one frame)."""
+    images = image_to_pil(value, param)
+    return [images] if isinstance(images, Image.Image) else images
+
+
 def mask_to_pil(value: Any, param: Any) -> Any:
     """ComfyUI MASK [B, H, W] or [H, W] (1 = the area to change) -> a grayscale PIL image (or a list),
     the form diffusers' mask processors take."""

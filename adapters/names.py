@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .convert import Converter, seed_to_generator
+from .convert import Converter, frames_to_pil_list, seed_to_generator
 
 SOCKET_PREFIX = "MDIFF_"  # every custom socket type of this pack starts with it
 STATE = SOCKET_PREFIX + "STATE"
@@ -94,6 +94,7 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
     "control_image": NameRule(IMAGE, description="The control image."),
     "images": NameRule(IMAGE, description="The generated images."),
     "videos": NameRule(IMAGE, description="The generated video frames."),
+    "video": NameRule(IMAGE, to_block=frames_to_pil_list, description="The input video (frames)."),
     "output_type": NameRule("STRING", {"default": "pil"}),
     "batch_size": NameRule("INT", _INT, description="Number of samples in the batch."),
     "latents": NameRule(TENSOR, description="Latents."),
@@ -118,5 +119,8 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
     "guess_mode": NameRule("BOOLEAN", description="ControlNet guess mode: follow the control image without a prompt."),
     "aesthetic_score": NameRule("FLOAT", description="Aesthetic-score micro-conditioning of the prompt."),
     "negative_aesthetic_score": NameRule("FLOAT", description="Aesthetic-score micro-conditioning of the negative."),
+    "denoising_start": NameRule("FLOAT", description="Fraction of the schedule at which denoising starts."),
+    "denoising_end": NameRule("FLOAT", description="Fraction of the schedule at which denoising stops."),
+    "decode_noise_scale": NameRule("FLOAT", description="Noise mixed into the latents at the decode timestep."),
     "image_embeds": NameRule(TENSOR, description="Image-encoder embeddings of the conditioning image."),
 }
