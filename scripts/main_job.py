@@ -9,8 +9,8 @@ import logging
 import sys
 import time
 
-from build_tiny_sdxl import build_tiny_sdxl
-from comfy_harness import TINY_MODEL, ComfyServer, comfyui_dir, load_api_workflow
+from comfy_harness import ComfyServer, comfyui_dir, load_api_workflow
+from tiny_models import TINY_MODELS, models_named_by
 
 logger = logging.getLogger("main_job")
 
@@ -36,8 +36,10 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[run] %(message)s")
 
-    model = build_tiny_sdxl(comfyui_dir() / "models" / "diffusers" / TINY_MODEL)
-    logger.info("default model: %s", model)
+    prompt = load_api_workflow(args.workflow)
+    for name in models_named_by(prompt):  # the tiny models the workflow loads, built once
+        model = TINY_MODELS[name](comfyui_dir() / "models" / "diffusers" / name)
+        logger.info("tiny model: %s", model)
     server = ComfyServer(None, port=args.port)
     logger.info("starting ComfyUI on %s (log: %s)", server.url, server.log_path)
     server.start()
@@ -46,7 +48,7 @@ def main() -> int:
             "ComfyUI answered after %.1f s; queueing workflows/api/%s.json", server.start_seconds, args.workflow
         )
         started = time.monotonic()
-        run = server.client().run(load_api_workflow(args.workflow))
+        run = server.client().run(prompt)
         if run.status != "success":
             logger.error("the workflow failed: %s", json.dumps(run.error() or run.history.get("status"), indent=2))
             return 1

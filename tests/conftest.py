@@ -7,19 +7,17 @@ ComfyUI's own root goes on sys.path so in-process unit tests can import `comfy_a
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import logging
 import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from build_tiny_sdxl import build_tiny_sdxl
 from comfy_harness import REPO, TINY_MODEL, ComfyServer, comfyui_dir, make_base_directory
 from tiny_checks import block_network
+from tiny_models import TINY_MODELS
 
 PACKAGE = "comfyui_modular_diffusers"
 logger = logging.getLogger(__name__)
@@ -45,24 +43,6 @@ def _import_pack():
 
 _import_pack()
 torch.set_num_threads(1)
-
-
-def _builder(module: str, function: str, **kwargs) -> Callable[[Path], Path]:
-    def build(out_dir: Path) -> Path:
-        return getattr(importlib.import_module(module), function)(out_dir, **kwargs)
-
-    return build
-
-
-# Every tiny random-weight model the server tests use: folder name (as the shipped workflows name it)
-# -> builder. Each is built once per test session and linked into every test server's models folder.
-TINY_MODELS: dict[str, Callable[[Path], Path]] = {
-    TINY_MODEL: build_tiny_sdxl,
-    "tiny-flux": _builder("build_tiny_flux", "build_tiny_flux"),
-    "tiny-flux-kontext": _builder("build_tiny_flux", "build_tiny_flux", kontext=True),
-    "tiny-wan": _builder("build_tiny_wan", "build_tiny_wan"),
-    "tiny-z-image": _builder("build_tiny_z_image", "build_tiny_z_image"),
-}
 
 
 @pytest.fixture
