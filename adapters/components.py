@@ -60,6 +60,16 @@ class ComponentsBundle:
         }
         return cls(pipeline, source, family, latent_format, preview_latents, patchers)
 
+    def _comfy_cache_tensors(self) -> list[torch.Tensor]:
+        """The weights this output holds, so ComfyUI's RAM-pressure cache (newest ComfyUI) sizes the
+        bundle by its real memory instead of as a small object (unused by ComfyUI 0.3.75)."""
+        tensors: dict[int, torch.Tensor] = {}
+        for component in self.pipeline.components.values():
+            if isinstance(component, torch.nn.Module):
+                for tensor in [*component.parameters(), *component.buffers()]:
+                    tensors.setdefault(id(tensor), tensor)
+        return list(tensors.values())
+
     def get(self, name: str) -> Any:
         return self.pipeline.components.get(name)
 

@@ -59,14 +59,17 @@ def load_models(patchers: Iterable[comfy.model_patcher.ModelPatcher]) -> None:
 def loaded_models() -> list[dict[str, Any]]:
     """ComfyUI's loaded-model list, for the pack's status route and for tests."""
     models = []
-    for loaded in mm.current_loaded_models:
-        model = loaded.model.model if loaded.model is not None else None
+    for loaded in list(mm.current_loaded_models):
+        patcher = loaded.model  # a weak reference: read it once, it may go away meanwhile
+        model = patcher.model if patcher is not None else None
         models.append(
             {
                 "class": type(model).__name__ if model is not None else None,
                 "managed_by_pack": isinstance(model, ModuleHolder),
                 "device": str(loaded.device),
-                "size_bytes": int(loaded.model_memory()) if loaded.model is not None else 0,
+                "size_bytes": int(patcher.model_size()) if patcher is not None else 0,
+                # What is on the device now: less than the size for a partly loaded model.
+                "loaded_bytes": int(patcher.loaded_size()) if patcher is not None else 0,
             }
         )
     return models

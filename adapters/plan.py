@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from diffusers.modular_pipelines import (
     InputParam,
     LoopSequentialPipelineBlocks,
@@ -191,6 +192,10 @@ class NodePlan:
             _, state = self.block(pipeline, state)
         except Exception as error:
             if _is_interrupt(error):
+                raise
+            if isinstance(error, torch.OutOfMemoryError):
+                # Unwrapped, so ComfyUI's out-of-memory handling (unload every model, the OOM tip) runs.
+                logger.error("%s: block %s ran out of memory", node_label, self.block_name)
                 raise
             unset = [s.name for s in self.inputs if state.get(s.param.name) is None and s.param.default is None]
             hint = f" (inputs without a value: {', '.join(unset)})" if unset else ""

@@ -148,6 +148,8 @@ def test_model_management_loads_frees_and_reloads(server, client):
     assert {"DiffusersUNet2DConditionModel"} <= {m["class"] for m in during}
     loaded = {m["class"] for m in our_models(client)}
     assert {"DiffusersUNet2DConditionModel", "DiffusersAutoencoderKL", "DiffusersCLIPTextModel"} <= loaded
+    # Loaded whole: what is resident on the device is the model's full size.
+    assert all(m["loaded_bytes"] == m["size_bytes"] > 0 for m in our_models(client))
     client.free()
     deadline = time.monotonic() + 20
     while our_models(client) and time.monotonic() < deadline:

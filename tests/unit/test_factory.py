@@ -115,3 +115,25 @@ def test_reading_inputs_does_not_flip_required_on_shared_params():
     block = ScaleOrNegate()
     NodePlan.from_block(block)
     assert block.sub_blocks["scale"].inputs[0].required is True
+
+
+class RunsOutOfMemory(Scale):
+    def __call__(self, components, state):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_out_of_memory_reaches_comfyui_unwrapped():
+    # ComfyUI's executor unloads every model and shows its OOM tip only for the OOM exception itself.
+    with pytest.raises(torch.OutOfMemoryError):
+        run(NodePlan.from_block(RunsOutOfMemory()), RunsOutOfMemory(), latents=torch.ones(1))
+
+
+def test_components_bundle_is_sized_by_its_weights():
+    from types import SimpleNamespace
+
+    from comfyui_modular_diffusers.adapters.components import ComponentsBundle
+
+    module = torch.nn.Linear(16, 8)
+    bundle = ComponentsBundle(SimpleNamespace(components={"a": module, "b": module, "scheduler": object()}), "x")
+    tensors = bundle._comfy_cache_tensors()
+    assert sum(t.numel() * t.element_size() for t in tensors) == (16 * 8 + 8) * 4  # shared modules once

@@ -188,3 +188,19 @@ def test_every_denoising_step_counts_once(progress, loop):
 def test_interrupt_stops_within_one_step(progress, loop):
     # The interrupt arrives during step 2 of the first chunk; no further step may start.
     assert run_loop(loop(), stop_at=2) == 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_previews_decode_half_precision_latents(progress, dtype, monkeypatch):
+    import comfy.latent_formats
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    monkeypatch.setattr(args, "preview_method", LatentPreviewMethod.Latent2RGB)
+    previews = []
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: previews.append(preview))
+    bundle = type("Bundle", (), {"latent_format": comfy.latent_formats.SDXL(), "preview_latents": None})()
+    reporter = LoopReporter("7", bundle)
+    reporter.declare_total(2)
+    reporter.advance("bar", torch.randn(1, 4, 8, 8, dtype=dtype))
+    assert previews and previews[0] is not None and previews[0][0] == "JPEG"
+    assert not reporter._preview_failed
