@@ -177,6 +177,12 @@ def test_show_state_text_on_the_canvas(page, client, tmp_path):
     assert SHOW_STATE_TEXT in shown["value"]
     assert shown["value"] == entry["outputs"]["4"]["text"][0]
     page.screenshot(tmp_path / "show_state.png")
+    # Reopened (fresh nodes, empty text), then given the stored outputs the way the frontend restores
+    # them after a reload or a tab switch (app.nodeOutputs -> onNodeOutputsUpdated): the text is back.
+    load_ui(page, "example_blocks_chain")
+    assert page.evaluate(STATE_WIDGET_JS)["value"] == ""
+    page.evaluate(f"app.nodeOutputs = {json.dumps(entry['outputs'])}")
+    assert page.evaluate(STATE_WIDGET_JS)["value"] == entry["outputs"]["4"]["text"][0]
 
 
 def test_screenshot_of_a_loaded_workflow(page, tmp_path):

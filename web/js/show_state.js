@@ -48,12 +48,24 @@ app.registerExtension({
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
       const result = onExecuted?.apply(this, arguments);
-      const text = message?.text;
-      const value = Array.isArray(text) ? text.join("\n") : String(text ?? "");
-      stateWidget(this).value = value;
-      fitNode(this, value.split("\n").length);
-      this.setDirtyCanvas?.(true, true);
+      showText(this, message?.text);
       return result;
     };
   },
+  // Outputs restored without an execution (a reloaded page, a workflow tab switched back to, a run
+  // loaded from the queue): newer frontends hand them over here instead of calling onExecuted.
+  onNodeOutputsUpdated(nodeOutputs) {
+    for (const [executionId, output] of Object.entries(nodeOutputs ?? {})) {
+      if (!output || !("text" in output) || executionId.includes(":")) continue; // not in a subgraph
+      const node = app.graph?.getNodeById(Number(executionId));
+      if (node?.type === NODE_TYPE) showText(node, output.text);
+    }
+  },
 });
+
+function showText(node, text) {
+  const value = Array.isArray(text) ? text.join("\n") : String(text ?? "");
+  stateWidget(node).value = value;
+  fitNode(node, value.split("\n").length);
+  node.setDirtyCanvas?.(true, true);
+}
