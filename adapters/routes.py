@@ -1,9 +1,15 @@
-"""HTTP routes of the pack, next to ComfyUI's own API (also under /api/...)."""
+"""HTTP routes of the pack, next to ComfyUI's own API (also under /api/...).
+
+One ComfyUI process can load the pack twice (a clone and a zip download side by side in custom_nodes/).
+Each copy is a separate module, so "registered already" is kept on the server instance, never in a
+module global: aiohttp refuses a second GET on the same path, and ComfyUI would not start.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -12,25 +18,46 @@ from .models import loaded_models
 logger = logging.getLogger(__name__)
 
 LOADED_MODELS_ROUTE = "/modular_diffusers/loaded_models"
-_registered = False
+# Set on ComfyUI's PromptServer instance: the folder of the copy of the pack that serves the routes.
+OWNER_ATTRIBUTE = "modular_diffusers_pack_dir"
+UNKNOWN_COPY = "another copy of the pack"
 
 
-def register_routes() -> None:
-    """Add the routes once (ComfyUI builds its router after loading custom nodes)."""
-    global _registered
-    if _registered:
-        return
-    # Only inside a running ComfyUI: its `server` module is loaded before custom nodes. Importing it
-    # from elsewhere (tools, in-process tests) can fail, and there would be no router to add to.
+def running_prompt_server() -> Any | None:
+    """ComfyUI's PromptServer, when this runs inside a ComfyUI server; else None.
+
+    Its `server` module is loaded before custom nodes. Importing it from elsewhere (tools, in-process
+    tests) can fail, and there would be no router to add to.
+    """
     server = sys.modules.get("server")
-    prompt_server = getattr(getattr(server, "PromptServer", None), "instance", None)
+    return getattr(getattr(server, "PromptServer", None), "instance", None)
+
+
+def _has_route(prompt_server: Any, path: str) -> bool:
+    return any(getattr(route, "path", None) == path for route in getattr(prompt_server, "routes", ()))
+
+
+def register_routes(pack_dir: str) -> str | None:
+    """Add the routes once per ComfyUI process (ComfyUI builds its router after loading custom nodes).
+
+    Returns None when the copy of the pack in `pack_dir` serves them (now or from an earlier call) or
+    there is no server; else the folder of the copy that registered them first, which this copy must
+    leave the server to.
+    """
+    prompt_server = running_prompt_server()
     if prompt_server is None:
         logger.debug("no running ComfyUI server: routes not registered")
-        return
+        return None
+    owner = getattr(prompt_server, OWNER_ATTRIBUTE, None)
+    if owner is None and _has_route(prompt_server, LOADED_MODELS_ROUTE):
+        owner = UNKNOWN_COPY  # a copy from before the marker
+    if owner is not None:
+        return None if owner == pack_dir else owner
+    setattr(prompt_server, OWNER_ATTRIBUTE, pack_dir)
 
     @prompt_server.routes.get(LOADED_MODELS_ROUTE)
     async def get_loaded_models(request: web.Request) -> web.Response:
         """ComfyUI's loaded-model list: what is on the compute device now, and which of it is ours."""
         return web.json_response({"models": loaded_models()})
 
-    _registered = True
+    return None

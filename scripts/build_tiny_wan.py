@@ -1,4 +1,4 @@
-"""Build a tiny, random-weight, Wan 2.1 text-to-video diffusers folder for tests.
+"""Build a tiny, random-weight, Wan 2.1 (or Wan 2.2) text-to-video diffusers folder for tests.
 
 The folder has the standard diffusers layout of `WanPipeline` (Wan 2.1 T2V): model_index.json,
 transformer/ (WanTransformer3DModel), vae/ (AutoencoderKLWan), text_encoder/ (UMT5EncoderModel),
@@ -8,7 +8,13 @@ settings of the Wan 2.1 checkpoints); safetensors weights, a few MiB in all. It 
 The weights are random but seeded: two builds with the same seed are byte-identical. Nothing is
 downloaded.
 
-    python scripts/build_tiny_wan.py OUT_DIR [--seed N]
+The Wan 2.2 variant (`wan22=True`, `--wan22`, kind "tiny-wan22") is the layout of the Wan 2.2 T2V A14B
+checkpoints: the same folder plus transformer_2/ (a second WanTransformer3DModel of the same shape with
+other random weights, the low-noise expert) and `boundary_ratio` in model_index.json. diffusers resolves a
+folder with a `boundary_ratio` to Wan22ModularPipeline (Wan22Blocks), whose denoising loop runs
+`transformer` for timesteps t >= boundary_ratio * 1000 and `transformer_2` below.
+
+    python scripts/build_tiny_wan.py OUT_DIR [--seed N] [--wan22]
 
 The shapes follow Wan 2.1 where the pipeline depends on them: 16 latent channels, a VAE that
 downsamples by 8 in space and 4 in time (so 5 frames of 64x64 pixels are 2 latent frames of 8x8),
@@ -31,7 +37,12 @@ from tiny_build import build_folder, drop_empty_index_entries, run_builder_cli, 
 # Bump when anything below changes what is written, so existing folders get rebuilt.
 BUILDER_VERSION = 1
 KIND = "tiny-wan"
+KIND_WAN22 = "tiny-wan22"
 COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+COMPONENTS_WAN22 = (*COMPONENTS, "transformer_2")
+# Where Wan 2.2 switches from the high-noise transformer to the low-noise transformer_2, as a fraction of
+# the 1000 training timesteps: 0.875 as in Wan 2.2 T2V A14B.
+BOUNDARY_RATIO = 0.875
 
 LATENT_CHANNELS = 16  # as in Wan 2.1 (the VAE's z_dim and the transformer's in/out channels)
 TEXT_HIDDEN = 32  # the UMT5 token embeddings (the transformer's text_dim)
@@ -74,10 +85,45 @@ def umt5_tokenizer(model_max_length: int = 512):
     return T5Tokenizer(vocab=umt5_vocab(), extra_ids=0, model_max_length=model_max_length)
 
 
-def _write_components(target: Path, seed: int) -> None:
-    """Construct the seeded random components and `save_pretrained` them into `target`."""
+def _tiny_transformer():
+    """A tiny WanTransformer3DModel with random weights from torch's global RNG (seed it first)."""
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=LATENT_CHANNELS,
+        out_channels=LATENT_CHANNELS,
+        text_dim=TEXT_HIDDEN,
+        freq_dim=32,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+
+
+def _scale_transformer(transformer) -> None:
+    """Apply the TRANSFORMER_* factors above in place (call under torch.no_grad())."""
+    for block in transformer.blocks:
+        block.attn2.norm_q.weight.mul_(TRANSFORMER_CROSS_QK_NORM_SCALE)
+        block.attn2.norm_k.weight.mul_(TRANSFORMER_CROSS_QK_NORM_SCALE)
+        block.attn2.to_v.weight.mul_(TRANSFORMER_CROSS_VALUE_SCALE)
+        block.attn2.to_v.bias.mul_(TRANSFORMER_CROSS_VALUE_SCALE)
+    text_embedder = transformer.condition_embedder.text_embedder.linear_2
+    text_embedder.weight.mul_(TRANSFORMER_TEXT_EMBED_SCALE)
+    text_embedder.bias.mul_(TRANSFORMER_TEXT_EMBED_SCALE)
+    transformer.proj_out.weight.mul_(TRANSFORMER_PROJ_OUT_SCALE)
+    transformer.proj_out.bias.mul_(TRANSFORMER_PROJ_OUT_SCALE)
+
+
+def _write_components(target: Path, seed: int, wan22: bool = False) -> None:
+    """Construct the seeded random components and `save_pretrained` them into `target` (with a second
+    transformer and a boundary ratio when `wan22`)."""
     import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline
     from transformers import UMT5Config, UMT5EncoderModel
 
     tokenizer = umt5_tokenizer()
@@ -89,20 +135,7 @@ def _write_components(target: Path, seed: int) -> None:
         torch.manual_seed(base + 1)
         text_encoder = UMT5EncoderModel(text_config)
         torch.manual_seed(base + 2)
-        transformer = WanTransformer3DModel(
-            patch_size=(1, 2, 2),
-            num_attention_heads=2,
-            attention_head_dim=12,
-            in_channels=LATENT_CHANNELS,
-            out_channels=LATENT_CHANNELS,
-            text_dim=TEXT_HIDDEN,
-            freq_dim=32,
-            ffn_dim=32,
-            num_layers=2,
-            cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads",
-            rope_max_seq_len=32,
-        )
+        transformer = _tiny_transformer()
         torch.manual_seed(base + 3)
         vae = AutoencoderKLWan(
             base_dim=8,
@@ -111,22 +144,21 @@ def _write_components(target: Path, seed: int) -> None:
             num_res_blocks=1,
             temperal_downsample=[False, True, True],
         )
+        transformer_2 = None
+        if wan22:
+            # Seeded after the Wan 2.1 components, so those are the same in both variants.
+            torch.manual_seed(base + 4)
+            transformer_2 = _tiny_transformer()
 
     with torch.no_grad():
-        for block in transformer.blocks:
-            block.attn2.norm_q.weight.mul_(TRANSFORMER_CROSS_QK_NORM_SCALE)
-            block.attn2.norm_k.weight.mul_(TRANSFORMER_CROSS_QK_NORM_SCALE)
-            block.attn2.to_v.weight.mul_(TRANSFORMER_CROSS_VALUE_SCALE)
-            block.attn2.to_v.bias.mul_(TRANSFORMER_CROSS_VALUE_SCALE)
-        text_embedder = transformer.condition_embedder.text_embedder.linear_2
-        text_embedder.weight.mul_(TRANSFORMER_TEXT_EMBED_SCALE)
-        text_embedder.bias.mul_(TRANSFORMER_TEXT_EMBED_SCALE)
-        transformer.proj_out.weight.mul_(TRANSFORMER_PROJ_OUT_SCALE)
-        transformer.proj_out.bias.mul_(TRANSFORMER_PROJ_OUT_SCALE)
+        for model in (transformer, transformer_2):
+            if model is not None:
+                _scale_transformer(model)
         vae.decoder.conv_out.weight.mul_(VAE_DECODER_OUT_SCALE)
         vae.decoder.conv_out.bias.mul_(VAE_DECODER_OUT_SCALE)
 
-    # The scheduler config of the Wan 2.1 T2V checkpoints (UniPC on flow-matching sigmas, shift 3).
+    # The scheduler config of the Wan 2.1 T2V checkpoints (UniPC on flow-matching sigmas, shift 3), for
+    # both variants.
     scheduler = UniPCMultistepScheduler(
         num_train_timesteps=1000,
         prediction_type="flow_prediction",
@@ -145,24 +177,45 @@ def _write_components(target: Path, seed: int) -> None:
         vae=vae,
         scheduler=scheduler,
         transformer=transformer,
-        transformer_2=None,
+        transformer_2=transformer_2,
+        boundary_ratio=BOUNDARY_RATIO if wan22 else None,
     )
     pipe.save_pretrained(str(target), safe_serialization=True)
 
     drop_empty_index_entries(target)
 
 
-def build_tiny_wan(out_dir: Path, seed: int = 0) -> Path:
-    """Write the tiny Wan 2.1 T2V folder to `out_dir` (or keep it, when already built) and return its path.
+def _write_wan22(target: Path, seed: int) -> None:
+    _write_components(target, seed, wan22=True)
+
+
+def build_tiny_wan(out_dir: Path, seed: int = 0, wan22: bool = False) -> Path:
+    """Write the tiny Wan 2.1 T2V folder (the Wan 2.2 T2V one, with two transformers, when `wan22`) to
+    `out_dir`, or keep it when already built, and return its path.
 
     Raises FileExistsError when `out_dir` exists, is not empty and was not made by a tiny-model builder.
     """
+    if wan22:
+        return build_folder(out_dir, seed, kind=KIND_WAN22, builder_version=BUILDER_VERSION, write=_write_wan22)
     return build_folder(out_dir, seed, kind=KIND, builder_version=BUILDER_VERSION, write=_write_components)
 
 
-def is_complete(out_dir: Path, seed: int) -> bool:
-    return tiny_build.is_complete(out_dir, seed, BUILDER_VERSION, KIND)
+def build_tiny_wan22(out_dir: Path, seed: int = 0) -> Path:
+    """`build_tiny_wan(out_dir, seed, wan22=True)`."""
+    return build_tiny_wan(out_dir, seed=seed, wan22=True)
+
+
+def is_complete(out_dir: Path, seed: int, wan22: bool = False) -> bool:
+    return tiny_build.is_complete(out_dir, seed, BUILDER_VERSION, KIND_WAN22 if wan22 else KIND)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--wan22" in args:
+        args.remove("--wan22")
+        return run_builder_cli(KIND_WAN22, build_tiny_wan22, __doc__, args)
+    return run_builder_cli(KIND, build_tiny_wan, __doc__, args)
 
 
 if __name__ == "__main__":
-    sys.exit(run_builder_cli(KIND, build_tiny_wan, __doc__))
+    sys.exit(main())

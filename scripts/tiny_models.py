@@ -23,6 +23,7 @@ TINY_MODELS: dict[str, Callable[[Path], Path]] = {
     "tiny-flux": _builder("build_tiny_flux", "build_tiny_flux"),
     "tiny-flux-kontext": _builder("build_tiny_flux", "build_tiny_flux", kontext=True),
     "tiny-wan": _builder("build_tiny_wan", "build_tiny_wan"),
+    "tiny-wan22": _builder("build_tiny_wan", "build_tiny_wan", wan22=True),
     "tiny-z-image": _builder("build_tiny_z_image", "build_tiny_z_image"),
 }
 

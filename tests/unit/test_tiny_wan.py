@@ -1,6 +1,6 @@
-"""The tiny random-weight Wan 2.1 text-to-video folder from scripts/build_tiny_wan.py: deterministic,
-idempotent, and loadable offline as a Modular Diffusers pipeline (WanBlocks) that makes 5-frame 64x64
-videos."""
+"""The tiny random-weight Wan 2.1 and Wan 2.2 text-to-video folders from scripts/build_tiny_wan.py:
+deterministic, idempotent, and loadable offline as Modular Diffusers pipelines (WanBlocks; Wan22Blocks with
+two transformers swapped at the boundary ratio) that make 5-frame 64x64 videos."""
 
 from __future__ import annotations
 
@@ -13,22 +13,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from build_tiny_wan import BUILDER_VERSION, COMPONENTS, KIND, build_tiny_wan
+from build_tiny_wan import (
+    BOUNDARY_RATIO,
+    BUILDER_VERSION,
+    COMPONENTS,
+    COMPONENTS_WAN22,
+    KIND,
+    KIND_WAN22,
+    build_tiny_wan,
+    is_complete,
+    main,
+)
 from tiny_build import MARKER
 from tiny_checks import block_network, file_hashes, file_mtimes
 
 HEIGHT, WIDTH, FRAMES = 64, 64, 5  # 2 latent frames of 8x8; (FRAMES - 1) must be a multiple of 4
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return build_tiny_wan(tmp_path_factory.mktemp("tiny") / "tiny-wan")
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_dir):
-    from diffusers import ModularPipeline
-
+@pytest.fixture(scope="module", autouse=True)
+def wan_runtime():
+    """One torch thread, and a stand-in for ftfy when it is missing."""
     with pytest.MonkeyPatch.context() as patch:
         if importlib.util.find_spec("ftfy") is None:
             # diffusers' Wan text encoder step cleans every prompt with ftfy.fix_text, imported only when
@@ -37,16 +41,42 @@ def pipe(tiny_dir):
             from diffusers.modular_pipelines.wan import encoders
 
             patch.setattr(encoders, "ftfy", types.SimpleNamespace(fix_text=lambda text: text), raising=False)
-        with pytest.MonkeyPatch.context() as offline:
-            block_network(offline)
-            pipeline = ModularPipeline.from_pretrained(str(tiny_dir))
-            pipeline.load_components(dtype=torch.float32)
-        pipeline.set_progress_bar_config(disable=True)
-        # The model is tiny: one thread is as fast on an idle machine and far faster on a busy one.
+        # The models are tiny: one thread is as fast on an idle machine and far faster on a busy one.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
-        yield pipeline
+        yield
         torch.set_num_threads(threads)
+
+
+def _load(folder: Path):
+    from diffusers import ModularPipeline
+
+    with pytest.MonkeyPatch.context() as offline:
+        block_network(offline)
+        pipeline = ModularPipeline.from_pretrained(str(folder))
+        pipeline.load_components(dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    return build_tiny_wan(tmp_path_factory.mktemp("tiny") / "tiny-wan")
+
+
+@pytest.fixture(scope="module")
+def wan22_dir(tmp_path_factory) -> Path:
+    return build_tiny_wan(tmp_path_factory.mktemp("tiny") / "tiny-wan22", wan22=True)
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_dir):
+    return _load(tiny_dir)
+
+
+@pytest.fixture(scope="module")
+def pipe22(wan22_dir):
+    return _load(wan22_dir)
 
 
 def test_build_is_deterministic_and_idempotent(tmp_path):
@@ -119,3 +149,89 @@ def test_text2video(pipe, no_network):
     assert np.array_equal(video, _text2video(pipe, 0))
     assert np.abs(video - _text2video(pipe, 1)).mean() > 0.03
     assert np.abs(video - _text2video(pipe, 0, prompt="a red car")).mean() > 0.03
+
+
+# -- Wan 2.2: two transformers ----------------------------------------------------------------------
+
+
+def test_wan22_folder(tmp_path, tiny_dir, wan22_dir, capsys):
+    index = json.loads((wan22_dir / "model_index.json").read_text())
+    assert index["_class_name"] == "WanPipeline"
+    assert index["boundary_ratio"] == BOUNDARY_RATIO == 0.875
+    assert index["transformer_2"] == index["transformer"] == ["diffusers", "WanTransformer3DModel"]
+    assert [None, None] not in index.values()
+    assert json.loads((wan22_dir / MARKER).read_text())["kind"] == KIND_WAN22
+
+    hashes = file_hashes(wan22_dir)
+    assert hashes == file_hashes(build_tiny_wan(tmp_path / "again", seed=0, wan22=True))
+    assert sum(path.stat().st_size for path in wan22_dir.rglob("*") if path.is_file()) < 8 * 2**20
+    # The Wan 2.1 folder plus a transformer_2 of other random weights (same shapes, same config).
+    wan21 = file_hashes(tiny_dir)
+    assert sorted(name for name in hashes if hashes[name] != wan21.get(name)) == [
+        "model_index.json",
+        MARKER,
+        "transformer_2/config.json",
+        "transformer_2/diffusion_pytorch_model.safetensors",
+    ]
+    assert hashes["transformer_2/config.json"] == hashes["transformer/config.json"]
+    weights = "diffusion_pytorch_model.safetensors"
+    assert hashes[f"transformer_2/{weights}"] != hashes[f"transformer/{weights}"]
+
+    # A Wan 2.2 folder is not a finished Wan 2.1 build and vice versa.
+    assert is_complete(wan22_dir, 0, wan22=True) and not is_complete(wan22_dir, 0)
+    assert is_complete(tiny_dir, 0) and not is_complete(tiny_dir, 0, wan22=True)
+    # The command line keeps finished folders and prints their paths.
+    before = file_mtimes(wan22_dir)
+    assert main([str(wan22_dir), "--wan22"]) == 0
+    assert main([str(tiny_dir), "--seed", "0"]) == 0
+    assert capsys.readouterr().out.split() == [str(wan22_dir), str(tiny_dir)]
+    assert file_mtimes(wan22_dir) == before
+
+
+def test_loads_as_modular_wan22(pipe22):
+    assert type(pipe22).__name__ == "Wan22ModularPipeline"
+    assert type(pipe22.blocks).__name__ == "Wan22Blocks"
+    assert list(pipe22.blocks.sub_blocks) == ["text_encoder", "denoise", "decode"]
+    assert pipe22.config.boundary_ratio == BOUNDARY_RATIO
+    for name in COMPONENTS_WAN22:
+        assert getattr(pipe22, name) is not None, name
+    assert pipe22.transformer is not pipe22.transformer_2
+    assert pipe22.transformer_2.dtype == torch.float32
+    first, second = pipe22.transformer.state_dict(), pipe22.transformer_2.state_dict()
+    assert first.keys() == second.keys()
+    assert not torch.equal(first["proj_out.weight"], second["proj_out.weight"])
+
+
+def test_wan22_text2video_swaps_transformers_at_the_boundary(pipe22, no_network):
+    """`transformer` denoises the steps with t >= boundary_ratio * 1000, `transformer_2` the rest; the
+    video depends on both (running transformer in place of transformer_2 changes it)."""
+    seen: dict[str, list[float]] = {"transformer": [], "transformer_2": []}
+    hooks = [
+        getattr(pipe22, name).register_forward_pre_hook(
+            lambda module, args, kwargs, name=name: seen[name].append(float(kwargs["timestep"][0])),
+            with_kwargs=True,
+        )
+        for name in seen
+    ]
+    try:
+        video = _text2video(pipe22, 0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert video.shape == (1, FRAMES, HEIGHT, WIDTH, 3)
+    assert np.isfinite(video).all() and video.std() > 0.05
+    # 4 steps at t = 999, 900, 750, 500; CFG calls each model twice per step.
+    boundary = BOUNDARY_RATIO * 1000
+    assert seen["transformer"] and all(t >= boundary for t in seen["transformer"])
+    assert seen["transformer_2"] and all(t < boundary for t in seen["transformer_2"])
+    assert len(seen["transformer"]) + len(seen["transformer_2"]) == 2 * 4
+
+    assert np.array_equal(video, _text2video(pipe22, 0))
+    assert np.abs(video - _text2video(pipe22, 1)).mean() > 0.03
+    low_noise = pipe22.transformer_2
+    pipe22.update_components(transformer_2=pipe22.transformer)
+    try:
+        one_transformer = _text2video(pipe22, 0)
+    finally:
+        pipe22.update_components(transformer_2=low_noise)
+    assert np.abs(video - one_transformer).mean() > 0.03
