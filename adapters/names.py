@@ -106,7 +106,9 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
     "negative_prompt_embeds": NameRule(TENSOR, description="Text embeddings of the negative prompt."),
     "pooled_prompt_embeds": NameRule(TENSOR, description="Pooled text embeddings of the prompt."),
     "negative_pooled_prompt_embeds": NameRule(TENSOR, description="Pooled text embeddings of the negative prompt."),
-    "max_sequence_length": NameRule("INT", description="Longest prompt, in tokens, the text encoder reads."),
+    "max_sequence_length": NameRule(
+        "INT", {"min": 1, "max": 65536, "step": 1}, description="Longest prompt, in tokens, the text encoder reads."
+    ),
     "num_frames": NameRule(
         "INT",
         {"default": 0, "min": 0, "max": 4096, "step": 1},
@@ -114,7 +116,9 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
         tooltip="0: the model's default length.",
         description="Number of video frames to generate.",
     ),
-    "num_videos_per_prompt": NameRule("INT", description="Number of videos to make per prompt."),
+    "num_videos_per_prompt": NameRule(
+        "INT", {"min": 1, "max": 4096, "step": 1}, description="Number of videos to make per prompt."
+    ),
     "frame_rate": NameRule("FLOAT", description="Frames per second of the video."),
     "fps": NameRule("INT", description="Frames per second of the video."),
     "max_area": NameRule("INT", description="Largest image area (height x width, in pixels) to work at."),

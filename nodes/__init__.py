@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 from comfy_api.latest import ComfyExtension, io
 
 from ..adapters.routes import register_routes
@@ -10,8 +13,24 @@ from .examples import EXAMPLE_NODES
 from .loaders import LoadComponents
 from .snapshot import catalog_node_classes
 
+logger = logging.getLogger(__name__)
+
+# The folder ComfyUI loaded this copy from, as ComfyUI names it (a symlink is not resolved).
+PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 class ModularDiffusersExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        register_routes()  # here, not in on_load: ComfyUI 0.3.75 never calls on_load
+        # Here, not in on_load: ComfyUI 0.3.75 never calls on_load.
+        first_copy = register_routes(PACK_DIR)
+        if first_copy is not None:
+            # A second copy in custom_nodes/. ComfyUI lets a later pack overwrite node ids, which would
+            # mix this copy's nodes with the first copy's routes and model classes: give it nothing.
+            logger.warning(
+                "Modular Diffusers: ignoring the copy in %s, because the copy in %s is already loaded "
+                "(two copies of the pack are installed; remove one)",
+                PACK_DIR,
+                first_copy,
+            )
+            return []
         return [LoadComponents, ShowState, *catalog_node_classes(), *EXAMPLE_NODES]

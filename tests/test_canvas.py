@@ -64,9 +64,17 @@ def template_url(name: str) -> str:
     return f"/api/workflow_templates/{PACK_DIR_NAME}/{name}.json"
 
 
+# Widgets the frontend adds to a node to show its outputs once it ran (core Save Video's player). They are
+# not inputs of the node, but graphToPrompt sends their value ("") with the node's inputs.
+OUTPUT_PREVIEW_WIDGETS = ("video-preview",)
+
+
 def nodes_of(prompt: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """A prompt without `_meta`: node id -> (class_type, inputs)."""
-    return {node_id: (node["class_type"], node["inputs"]) for node_id, node in prompt.items()}
+    """A prompt without `_meta` and output-preview widgets: node id -> (class_type, inputs)."""
+    return {
+        node_id: (node["class_type"], {k: v for k, v in node["inputs"].items() if k not in OUTPUT_PREVIEW_WIDGETS})
+        for node_id, node in prompt.items()
+    }
 
 
 @pytest.fixture(scope="module")
