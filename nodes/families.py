@@ -127,7 +127,7 @@ FAMILIES: dict[str, FamilySpec] = {
         },
         latent_format="Wan21",
         fps=16.0,
-        proven="Wan 2.1 text-to-video (tiny-wan)",
+        proven="Wan 2.1 text-to-video (tiny-wan); Wan 2.2 text-to-video, two transformers (tiny-wan22)",
     ),
     "wan_animate_2": FamilySpec(
         "Wan-Animate 2",
