@@ -8,7 +8,9 @@ the same HTTP and websocket calls a user's script makes against `POST /prompt`.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -26,7 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
 PACK_DIR_NAME = "comfyui-modular-diffusers"
 TINY_MODEL = "tiny-sdxl"  # the default model the shipped SDXL workflows name
-IMPORT_FAILURE_MARKERS = ("IMPORT FAILED", "Cannot import", "Traceback (most recent call last)")
+logger = logging.getLogger("comfy_harness")
+
+# ComfyUI's start-up summary, one line per custom node: "   0.4 seconds (IMPORT FAILED): /x/custom_nodes/pack"
+# (searched, not matched, so a log format with a time or level in front still parses).
+IMPORT_TIME_LINE = re.compile(r"\d+(?:\.\d+)? seconds( \(IMPORT FAILED\))?: (.+?)\s*$")
+CANNOT_IMPORT_LINE = re.compile(r"Cannot import (.+?) module for custom nodes: ")
+TRACEBACK_START = "Traceback (most recent call last):"
+TRACEBACK_FRAME = re.compile(r'^\s+File "([^"]+)", line \d+')
 
 
 def comfyui_dir() -> Path:
@@ -45,6 +54,74 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _same_folder(a: str, b: str | Path) -> bool:
+    """Whether two paths name the same entry of a folder (the parent resolved, the entry itself not:
+    two links to one checkout are two different custom nodes)."""
+
+    def canonical(path: str | Path) -> tuple[str, str]:
+        path = os.path.normpath(str(path))
+        return os.path.realpath(os.path.dirname(path)), os.path.basename(path)
+
+    return canonical(a) == canonical(b)
+
+
+def _tracebacks(lines: list[str]) -> list[list[str]]:
+    """Each traceback in a log: its header, its frames and its exception line (chained parts apart)."""
+    blocks, index = [], 0
+    while index < len(lines):
+        if TRACEBACK_START not in lines[index]:
+            index += 1
+            continue
+        block = [lines[index]]
+        index += 1
+        while index < len(lines) and lines[index].startswith((" ", "\t")):
+            block.append(lines[index])
+            index += 1
+        if index < len(lines):
+            block.append(lines[index])  # the exception line
+            index += 1
+        blocks.append(block)
+    return blocks
+
+
+def pack_load_problems(log: str, pack_folder: str | Path, source_root: str | Path | None = REPO) -> list[str]:
+    """What ComfyUI's start-up log says went wrong with this pack; empty when it loaded cleanly.
+
+    Only the pack's own lines count: its line in ComfyUI's "Import times for custom nodes" summary (missing
+    or marked IMPORT FAILED), ComfyUI's "Cannot import <folder>" for it, and tracebacks that run through
+    its files (under `pack_folder`, the path ComfyUI loads it from, or under `source_root`, the checkout
+    the link points to, minus its hidden folders such as .venv/ and .comfyui/). Another custom node's or
+    ComfyUI's own import failures are not the pack's.
+    """
+    folder = os.path.normpath(str(pack_folder))
+    roots = {folder, os.path.join(os.path.realpath(os.path.dirname(folder)), os.path.basename(folder))}
+    source = os.path.realpath(source_root) if source_root is not None else None
+
+    def in_pack(file: str) -> bool:
+        if any(file.startswith(root + os.sep) for root in roots):
+            return True
+        if source is None or not file.startswith(source + os.sep):
+            return False
+        return not os.path.relpath(file, source).startswith(".")
+
+    lines = log.splitlines()
+    problems, listed = [], False
+    for line in lines:
+        if match := IMPORT_TIME_LINE.search(line):
+            if _same_folder(match.group(2), pack_folder):
+                listed = True
+                if match.group(1):
+                    problems.append(line.strip())
+        elif (match := CANNOT_IMPORT_LINE.search(line)) and _same_folder(match.group(1), pack_folder):
+            problems.append(line.strip())
+    for block in _tracebacks(lines):
+        if any((frame := TRACEBACK_FRAME.match(line)) and in_pack(frame.group(1)) for line in block):
+            problems.append("\n".join(block))
+    if not listed:
+        problems.append(f"{pack_folder} is not in ComfyUI's list of imported custom nodes")
+    return problems
 
 
 def make_base_directory(base: Path) -> Path:
@@ -89,27 +166,42 @@ class ComfyServer:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", **self.env}
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, cwd=self.comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            self._wait_until_it_answers(started, timeout)
+        except BaseException:  # a timeout, Ctrl-C or a stop signal while waiting: never leave it running
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - started
+        self.check_pack_loaded()
+        return self
+
+    def _wait_until_it_answers(self, started: float, timeout: float) -> None:
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"ComfyUI exited with {self.process.returncode}:\n{self.log()}")
             try:
                 urllib.request.urlopen(self.url + "/system_stats", timeout=2).read()
-                break
+                return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.25)
-        else:
-            self.stop()
-            raise RuntimeError(f"ComfyUI did not answer within {timeout} s:\n{self.log()}")
-        self.start_seconds = time.monotonic() - started
-        self.check_pack_loaded()
-        return self
+        raise RuntimeError(f"ComfyUI did not answer within {timeout} s:\n{self.log()}")
+
+    @property
+    def pack_folder(self) -> Path:
+        """Where ComfyUI finds this pack: custom_nodes/ of the base directory or of ComfyUI itself."""
+        return (self.base or self.comfy_dir) / "custom_nodes" / PACK_DIR_NAME
 
     def check_pack_loaded(self) -> None:
+        """Fail (and stop the server) when the start-up log shows that this pack did not load cleanly;
+        failures of other custom nodes are only logged."""
         log = self.log()
-        failures = [marker for marker in IMPORT_FAILURE_MARKERS if marker in log]
-        if failures or PACK_DIR_NAME not in log:
+        problems = pack_load_problems(log, self.pack_folder)
+        if problems:
             self.stop()
-            raise RuntimeError(f"the pack did not load cleanly ({failures or 'not listed'}):\n{log}")
+            raise RuntimeError("the pack did not load cleanly:\n" + "\n".join(problems) + f"\n--- log:\n{log}")
+        others = [line.strip() for line in log.splitlines() if "IMPORT FAILED" in line]
+        if others:
+            logger.warning("import failures of other modules (not this pack): %s", "; ".join(others))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
