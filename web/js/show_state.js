@@ -34,8 +34,11 @@ function fitNode(node, lines) {
   node.setSize([Math.max(node.size[0], MIN_WIDTH), height]);
 }
 
-app.registerExtension({
-  name: "ModularDiffusers.ShowState",
+const EXTENSION_NAME = "ModularDiffusers.ShowState";
+
+// With two copies of the pack installed, ComfyUI serves this file twice; the second copy stays out.
+if (!app.extensions?.some((extension) => extension.name === EXTENSION_NAME)) app.registerExtension({
+  name: EXTENSION_NAME,
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData?.name !== NODE_TYPE) return;
     const onNodeCreated = nodeType.prototype.onNodeCreated;
