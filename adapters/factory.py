@@ -82,12 +82,16 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
         output_names=definition.outputs,
     )
     description = definition.description or block_description(block)
+    # (component, config key, widget); the widget is named after the key unless its rule renames it
+    # (a second guider's `guidance_scale` shown as `guidance_scale_2`).
     config_sockets = [
         (component, key, definition.mapping.extended({key: rule}).input_socket(InputParam(key)))
         for component, rules in definition.component_inputs.items()
         for key, rule in rules.items()
     ]
-    clashes = {key for _, key, _ in config_sockets} & {socket.name for socket in plan.inputs}
+    config_names = [spec.name or key for _, key, spec in config_sockets]
+    clashes = {name for name in config_names if config_names.count(name) > 1}
+    clashes |= set(config_names) & {socket.name for socket in plan.inputs}
     if clashes:
         raise ValueError(f"{definition.node_id}: component inputs {sorted(clashes)} clash with block inputs")
 
@@ -103,7 +107,7 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
     inputs = [SocketLayout(STATE_SOCKET, STATE, tooltip=STATE_TOOLTIP)]
     if plan.needs_components:
         inputs.append(SocketLayout(COMPONENTS_SOCKET, COMPONENTS, optional=False, tooltip=COMPONENTS_TOOLTIP))
-    inputs += [_input_layout(key, spec, optional=True) for _, key, spec in config_sockets]
+    inputs += [_input_layout(spec.name or key, spec, optional=True) for _, key, spec in config_sockets]
     inputs += [_input_layout(socket.name, socket.spec, optional=not socket.is_required) for socket in plan.inputs]
     outputs = [SocketLayout(STATE_SOCKET + OUTPUT_SUFFIX, STATE, display_name="state", tooltip=STATE_OUT_TOOLTIP)]
     outputs += [
@@ -136,9 +140,9 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
                 f"'{definition.family}' model"
             )
         overrides: dict[str, dict[str, Any]] = {}
-        for component, key, _ in config_sockets:
-            if values.get(key) is not None:
-                overrides.setdefault(component, {})[key] = values[key]
+        for component, key, spec in config_sockets:
+            if values.get(spec.name or key) is not None:
+                overrides.setdefault(component, {})[key] = values[spec.name or key]
         scoped: dict[str, Any] = {}
 
         reporter = LoopReporter(node_id, bundle)

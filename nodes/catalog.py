@@ -23,7 +23,7 @@ import inspect
 import logging
 import pkgutil
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from diffusers import modular_pipelines
@@ -148,17 +148,21 @@ def block_for(entry: CatalogEntry) -> ModularPipelineBlocks:
     return blocks
 
 
-def definition_for(entry: CatalogEntry, *, guider_stage: str | None = None) -> BlockNodeDefinition:
-    """The node definition of a catalog entry: the generic socket policy, the family's table, and a
-    guidance-scale widget on the nodes that configure the guider (see `_guidance_inputs`)."""
+def definition_for(entry: CatalogEntry, *, guider_stages: Mapping[str, str] | None = None) -> BlockNodeDefinition:
+    """The node definition of a catalog entry: the generic socket policy, the family's table, and
+    guidance-scale widgets on the nodes that configure a guider: a workflow or class node for all
+    its guiders, a stage node for the guiders it is the first stage to use (`guider_stages`,
+    guider component -> stage, see `guider_stages`)."""
     spec = family_spec(entry.family)
     block = block_for(entry)
     override = entry.override or NodeOverride()
     input_names = {param.name for param in block.inputs}
     fixed = {key: value for key, value in DECODED_OUTPUT.items() if key in input_names}
-    component_inputs = {}
-    if entry.kind != "stage" or entry.name == guider_stage:
-        component_inputs = _guidance_inputs(block, input_names)
+    if entry.kind == "stage":
+        guiders = {guider for guider, stage in (guider_stages or {}).items() if stage == entry.name}
+    else:
+        guiders = None  # all of them
+    component_inputs = _guidance_inputs(block, input_names, guiders)
     return BlockNodeDefinition(
         entry.node_id,
         block,
@@ -175,29 +179,44 @@ def definition_for(entry: CatalogEntry, *, guider_stage: str | None = None) -> B
     )
 
 
-def guider_stages(family: str) -> dict[str, str]:
-    """Class name -> the first stage whose block expects a guider: that stage's node carries the
-    guidance-scale widget in a block-by-block graph (its guider flows downstream in the state)."""
-    stages = {}
+def guider_stages(family: str) -> dict[str, dict[str, str]]:
+    """Class name -> {guider component -> the first stage whose block expects it}: that stage's node
+    carries the guider's guidance-scale widget in a block-by-block graph (the guider then flows
+    downstream in the state)."""
+    stages: dict[str, dict[str, str]] = {}
     for blocks_class in top_level_classes(family):
+        owners: dict[str, str] = {}
         for name, block in blocks_class().sub_blocks.items():
-            if any(spec.name == "guider" for spec in block.expected_components):
-                stages[blocks_class.__name__] = name
-                break
+            for spec in block.expected_components:
+                if spec.name.startswith("guider"):
+                    owners.setdefault(spec.name, name)
+        stages[blocks_class.__name__] = owners
     return stages
 
 
-def _guidance_inputs(block: ModularPipelineBlocks, input_names: set[str]) -> dict[str, dict[str, NameRule]]:
-    guider = next((spec for spec in block.expected_components if spec.name == "guider"), None)
-    config = dict(guider.config or {}) if guider is not None else {}
-    scale = config.get("guidance_scale")
-    if not isinstance(scale, (int, float)) or "guidance_scale" in input_names:
-        return {}
-    tooltip = GUIDANCE_TOOLTIP
-    if config.get("enabled") is False:  # shipped switched off: the default keeps it off
-        scale, tooltip = 1.0, GUIDANCE_TOOLTIP + GUIDANCE_OFF_TOOLTIP
-    options = {"default": float(scale), "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
-    return {"guider": {"guidance_scale": NameRule("FLOAT", options, tooltip=tooltip)}}
+def _guidance_inputs(
+    block: ModularPipelineBlocks, input_names: set[str], guiders: set[str] | None
+) -> dict[str, dict[str, NameRule]]:
+    """A guidance-scale widget per guider the block expects: `guidance_scale` for `guider`,
+    `guidance_scale_2` for `guider_2` (a second model's guider, e.g. Wan 2.2's low-noise stage)."""
+    widgets = {}
+    for spec in block.expected_components:
+        if not spec.name.startswith("guider") or (guiders is not None and spec.name not in guiders):
+            continue
+        config = dict(spec.config or {})
+        scale = config.get("guidance_scale")
+        name = "guidance_scale" + spec.name.removeprefix("guider")
+        if not isinstance(scale, (int, float)) or name in input_names:
+            continue
+        tooltip = (
+            GUIDANCE_TOOLTIP if spec.name == "guider" else GUIDANCE_TOOLTIP.replace("scale;", f"scale of {spec.name};")
+        )
+        if config.get("enabled") is False:  # shipped switched off: the default keeps it off
+            scale, tooltip = 1.0, tooltip + GUIDANCE_OFF_TOOLTIP
+        options = {"default": float(scale), "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
+        rename = None if name == "guidance_scale" else name
+        widgets[spec.name] = {"guidance_scale": NameRule("FLOAT", options, name=rename, tooltip=tooltip)}
+    return widgets
 
 
 def _description(entry: CatalogEntry, block: ModularPipelineBlocks) -> str:
@@ -234,7 +253,7 @@ def catalog_nodes(families: list[str] | None = None) -> list[type]:
         try:
             if entry.family not in stages:
                 stages[entry.family] = guider_stages(entry.family)
-            definition = definition_for(entry, guider_stage=stages[entry.family].get(entry.class_name))
+            definition = definition_for(entry, guider_stages=stages[entry.family].get(entry.class_name))
             nodes.append(make_block_node(definition))
         except Exception as error:
             logger.warning("Modular Diffusers: node %s left out: %s: %s", entry.node_id, type(error).__name__, error)

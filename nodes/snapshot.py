@@ -90,7 +90,7 @@ def _builder(node_id: str, family: str):
         stages = catalog.guider_stages(family)
         for entry in catalog.entries_for_family(family):
             if entry.node_id == node_id:
-                return make_block_node(catalog.definition_for(entry, guider_stage=stages.get(entry.class_name)))
+                return make_block_node(catalog.definition_for(entry, guider_stages=stages.get(entry.class_name)))
         raise RuntimeError(f"{node_id}: the installed diffusers has no such block any more (family {family!r})")
 
     return build

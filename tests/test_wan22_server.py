@@ -203,3 +203,22 @@ def test_one_node_uses_the_folders_boundary_ratio(server, client, node_info, oth
     reference = plain_frames(pipe, steps, seed, num_frames)
     comfy = saved_frames(server, client.run(one_node_prompt(node_info, steps, seed, num_frames, model=name)))
     assert np.array_equal(comfy, reference)
+
+
+def test_the_second_guider_has_its_own_scale(server, client, node_info, wan22, num_frames):
+    """Wan 2.2's low-noise transformer has its own guider (`guider_2`, shipped at 3.0): its scale is the
+    node's `guidance_scale_2`, and setting it gives what plain diffusers gives with that guider."""
+    from diffusers.guiders import ClassifierFreeGuidance
+
+    assert node_info["input"]["optional"]["guidance_scale_2"][1]["default"] == 3.0
+    steps, seed = 7, 5
+    prompt = one_node_prompt(node_info, steps, seed, num_frames)
+    prompt["2"]["inputs"]["guidance_scale_2"] = 1.5
+    comfy = saved_frames(server, client.run(prompt))
+    pipe = ModularPipeline.from_pretrained(str(wan22))
+    pipe.load_components(dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    default = plain_frames(pipe, steps, seed, num_frames)
+    pipe.update_components(guider_2=ClassifierFreeGuidance(guidance_scale=1.5))
+    assert np.array_equal(comfy, plain_frames(pipe, steps, seed, num_frames))
+    assert not np.array_equal(comfy, default)
