@@ -24,7 +24,7 @@ from .layout import SOCKET, WIDGET, NodeLayout, SocketLayout, custom_type
 from .loops import LoopReporter, instrument_loops, reporting, tap_schedulers
 from .media import VIDEO_SOCKET, MediaDefaults, frame_rate, sample_rate, to_comfy_audio, to_comfy_video
 from .names import AUDIO, VIDEO, VIDEO_OUTPUT_NAMES, WIDGET_TYPES
-from .plan import COMPONENTS_SOCKET, STATE_SOCKET, NodeInputError, NodePlan
+from .plan import COMPONENTS_SOCKET, STATE_SOCKET, NodeInputError, NodePlan, check_finite
 from .sockets import COMPONENTS, DEFAULT_MAPPING, IMAGE, STATE, NameRule, SocketMapping, SocketSpec
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ def make_block_node(definition: BlockNodeDefinition) -> type[io.ComfyNode]:
             )
         overrides: dict[str, dict[str, Any]] = {}
         for component, key, spec in config_sockets:
+            check_finite(label, spec.name or key, values.get(spec.name or key))
             if values.get(spec.name or key) is not None:
                 overrides.setdefault(component, {})[key] = values[spec.name or key]
         scoped: dict[str, Any] = {}

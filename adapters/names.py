@@ -121,7 +121,11 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
     ),
     "frame_rate": NameRule("FLOAT", description="Frames per second of the video."),
     "fps": NameRule("INT", description="Frames per second of the video."),
-    "max_area": NameRule("INT", description="Largest image area (height x width, in pixels) to work at."),
+    "max_area": NameRule(
+        "INT",
+        {"min": 1, "max": 16384 * 16384, "step": 1},
+        description="Largest image area (height x width, in pixels) to work at.",
+    ),
     "decode_timestep": NameRule("FLOAT", description="Timestep the VAE decoder is conditioned on."),
     "controlnet_conditioning_scale": NameRule("FLOAT", description="How strongly the ControlNet steers generation."),
     "control_guidance_start": NameRule("FLOAT", description="Fraction of the steps after which ControlNet starts."),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +178,7 @@ class NodePlan:
             state.set(name, value)
         for socket in self.inputs:
             raw = values.get(socket.name)
+            check_finite(node_label, socket.name, raw)
             if raw is not None and not _is_unset(raw, socket.spec.unset):
                 value = socket.spec.to_block(raw, socket.param) if socket.spec.to_block else raw
                 state.set(socket.param.name, value, socket.param.kwargs_type)
@@ -207,6 +209,13 @@ class NodePlan:
             value = state.get(socket.name)
             outputs.append(socket.spec.from_block(value, socket.param) if socket.spec.from_block else value)
         return state, outputs
+
+
+def check_finite(node_label: str, name: str, value: Any) -> None:
+    """NaN passes ComfyUI's min/max checks (every comparison with it is false) and would run to a
+    black image; infinity is refused the same way."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NodeInputError(f"{node_label}: input '{name}' is {value}; give a finite number")
 
 
 def _undeclared_trigger_inputs(block: ModularPipelineBlocks) -> list[InputParam]:

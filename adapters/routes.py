@@ -37,6 +37,22 @@ def _has_route(prompt_server: Any, path: str) -> bool:
     return any(getattr(route, "path", None) == path for route in getattr(prompt_server, "routes", ()))
 
 
+def guard_prompt(json_data: Any) -> Any:
+    """ComfyUI 0.3.75 validates a node whose `inputs` is not an object (e.g. `[]`), then its prompt
+    worker thread dies on it and the server never runs another prompt. Such a node gets empty
+    inputs here, so validation answers with the node's missing inputs instead."""
+    prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
+    for node_id, node in prompt.items() if isinstance(prompt, dict) else ():
+        if isinstance(node, dict) and not isinstance(node.get("inputs", {}), dict):
+            logger.warning(
+                "prompt node %s: 'inputs' is %s, not an object; treated as empty",
+                node_id,
+                type(node["inputs"]).__name__,
+            )
+            node["inputs"] = {}
+    return json_data
+
+
 def register_routes(pack_dir: str) -> str | None:
     """Add the routes once per ComfyUI process (ComfyUI builds its router after loading custom nodes).
 
@@ -54,6 +70,8 @@ def register_routes(pack_dir: str) -> str | None:
     if owner is not None:
         return None if owner == pack_dir else owner
     setattr(prompt_server, OWNER_ATTRIBUTE, pack_dir)
+
+    prompt_server.add_on_prompt_handler(guard_prompt)
 
     @prompt_server.routes.get(LOADED_MODELS_ROUTE)
     async def get_loaded_models(request: web.Request) -> web.Response:

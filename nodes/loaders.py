@@ -94,9 +94,11 @@ class LoadComponents(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model: str, dtype: str) -> bool | str:
+    def validate_inputs(cls, model: str | None = None, dtype: str | None = None) -> bool | str:
         # ComfyUI 0.3.75 does not check V3 combo values itself, so an unknown or path-like name
         # would only fail when the node runs; rejected here, it never reaches the queue.
+        if model is None or dtype is None:
+            return True  # missing: ComfyUI's own "Required input is missing" answer names it
         folders = model_folders()
         if model not in folders:
             available = ", ".join(folders) or "none: put diffusers folders in models/diffusers"
