@@ -115,8 +115,8 @@ def prepare_components(
             scoped[name] = value
         components[name] = value
     if bundle is not None:
-        # Model settings from the folder's index (e.g. Wan 2.2's boundary_ratio), which a pipeline made
-        # from the block alone would have at the block's defaults.
+        # Model settings from the folder's index (e.g. the step at which a second denoiser takes over),
+        # which a pipeline made from the block alone would have at the block's defaults.
         source = bundle.pipeline.config
         components.update({name: source[name] for name in getattr(pipeline, "_config_specs", {}) if name in source})
     pipeline.update_components(**components)
