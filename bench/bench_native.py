@@ -719,9 +719,10 @@ def ratios(summary: dict[str, Any]) -> dict[str, float]:
     }
     if "pack_batched" in summary:
         out["step pack_batched/native"] = summary["pack_batched"]["step_s"] / summary["native"]["step_s"]
-        out["latency pack_batched/plain"] = (
-            summary["pack_batched"]["warm_latency_s"] / summary["plain"]["warm_latency_s"]
-        )
+        plain = summary["plain"]["warm_latency_s"]
+        out["latency pack_batched/plain"] = summary["pack_batched"]["warm_latency_s"] / plain
+        out["seed-only pack_batched/plain warm"] = summary["pack_batched"]["seed_only_s"] / plain
+    if "pack_batched" in summary and "plain_batched" in summary:
         out["latency pack_batched/plain_batched"] = (
             summary["pack_batched"]["warm_latency_s"] / summary["plain_batched"]["warm_latency_s"]
         )
