@@ -70,7 +70,8 @@ class NodeLayout:
     inputs: tuple[SocketLayout, ...]
     outputs: tuple[SocketLayout, ...]
 
-    def schema(self) -> io.Schema:
+    def schema(self, deprecated: bool = False) -> io.Schema:
+        """The V3 schema; `deprecated` hides the node from search (kept for saved workflows)."""
         return io.Schema(
             node_id=self.node_id,
             display_name=self.display_name,
@@ -79,6 +80,16 @@ class NodeLayout:
             inputs=[socket.as_input() for socket in self.inputs],
             outputs=[socket.as_output() for socket in self.outputs],
             hidden=[io.Hidden.unique_id],
+            is_deprecated=deprecated,
+        )
+
+    def saved_shape(self) -> tuple[tuple[tuple[str, str, str], ...], tuple[tuple[str, str], ...]]:
+        """What a saved canvas workflow depends on: widget values are saved by position and links by
+        slot index, so the inputs' ids, types and kinds in order and the outputs' ids and types in order.
+        (Tooltips, descriptions, defaults and bounds can change without breaking a saved file.)"""
+        return (
+            tuple((socket.id, socket.io_type, socket.kind) for socket in self.inputs),
+            tuple((socket.id, socket.io_type) for socket in self.outputs),
         )
 
     def to_json(self) -> dict[str, Any]:

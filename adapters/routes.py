@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -53,8 +54,11 @@ def guard_prompt(json_data: Any) -> Any:
     return json_data
 
 
-def register_routes(pack_dir: str) -> str | None:
+def register_routes(pack_dir: str, json_routes: Mapping[str, Callable[[], Any]] | None = None) -> str | None:
     """Add the routes once per ComfyUI process (ComfyUI builds its router after loading custom nodes).
+
+    `json_routes` adds read-only GET routes: path -> a function whose result (JSON data) is the answer,
+    computed on each request (so it may describe things registered after this call).
 
     Returns None when the copy of the pack in `pack_dir` serves them (now or from an earlier call) or
     there is no server; else the folder of the copy that registered them first, which this copy must
@@ -78,4 +82,13 @@ def register_routes(pack_dir: str) -> str | None:
         """ComfyUI's loaded-model list: what is on the compute device now, and which of it is ours."""
         return web.json_response({"models": loaded_models()})
 
+    for path, answer in (json_routes or {}).items():
+        prompt_server.routes.get(path)(_json_handler(answer))
     return None
+
+
+def _json_handler(answer: Callable[[], Any]) -> Callable[[web.Request], Any]:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(answer())
+
+    return handler

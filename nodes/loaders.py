@@ -61,6 +61,9 @@ def pipeline_family(pipeline: ModularPipeline) -> str | None:
 
 
 class LoadComponents(io.ComfyNode):
+    # The model list is the machine's model folders: left out of the schema snapshot.
+    MACHINE_OPTIONS = ("model",)
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -1,5 +1,7 @@
-"""The catalog snapshot: every generated node's layout (id, inputs with types, defaults, bounds and
-order, outputs), committed as `catalog_snapshot.json`.
+"""The catalog snapshot: every node's schema (id, inputs with types, defaults, bounds and order,
+outputs), committed as `catalog_snapshot.json`: the generated nodes' layouts under "nodes", the
+hand-written nodes under "hand_written" (a layout where the node has one, else ComfyUI's own node
+info, with option lists that depend on the machine, like the loader's model list, left out).
 
 At start-up the catalog registers its nodes from the snapshot when it was written for the installed
 diffusers version: no family module is imported and no block is planned until a node first runs
@@ -21,12 +23,16 @@ from comfy_api.latest import io
 
 from ..adapters.factory import make_block_node, make_deferred_node
 from ..adapters.layout import NodeLayout
+from ..adapters.show_state import ShowState
 from . import catalog
+from .examples import EXAMPLE_NODES
+from .loaders import LoadComponents
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT = Path(__file__).with_name("catalog_snapshot.json")
 FORMAT = 1
+HAND_WRITTEN_NODES: list[type[io.ComfyNode]] = [LoadComponents, ShowState, *EXAMPLE_NODES]
 
 
 def live_snapshot() -> dict[str, Any]:
@@ -38,7 +44,27 @@ def live_snapshot() -> dict[str, Any]:
         "diffusers": catalog.diffusers_version(),
         "families": catalog.family_names(),
         "nodes": [{"family": families[node.LAYOUT.node_id], **node.LAYOUT.to_json()} for node in nodes],
+        "hand_written": [hand_written_record(node) for node in HAND_WRITTEN_NODES],
     }
+
+
+def layouts(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every node layout of a snapshot: the generated nodes and the hand-written ones that have one."""
+    return [*data["nodes"], *(item for item in data.get("hand_written", []) if "node_id" in item)]
+
+
+def hand_written_record(node: type[io.ComfyNode]) -> dict[str, Any]:
+    """A hand-written node's schema as data: its layout, or ComfyUI's node info for the node
+    (without `python_module`, and with the options of its `MACHINE_OPTIONS` inputs left out)."""
+    layout = getattr(node, "LAYOUT", None)
+    if layout is not None:
+        return layout.to_json()
+    info = {key: value for key, value in node.GET_NODE_INFO_V1().items() if key != "python_module"}
+    for name in getattr(node, "MACHINE_OPTIONS", ()):
+        for group in info["input"].values():
+            if name in group:
+                group[name] = [group[name][0], {**group[name][1], "options": "<depends on the machine>"}]
+    return info
 
 
 def read_snapshot(path: Path = SNAPSHOT) -> dict[str, Any] | None:

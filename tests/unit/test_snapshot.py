@@ -16,9 +16,14 @@ def live():
     return snapshot.live_snapshot()
 
 
+def _by_id(data: dict) -> dict:
+    nodes = {node["node_id"]: node for node in data["nodes"]}
+    nodes.update({node.get("node_id") or node["name"]: node for node in data.get("hand_written", [])})
+    return nodes
+
+
 def _changes(old: dict, new: dict, limit: int = 80) -> str:
-    before = {node["node_id"]: node for node in old["nodes"]}
-    after = {node["node_id"]: node for node in new["nodes"]}
+    before, after = _by_id(old), _by_id(new)
     lines = [f"removed: {sorted(set(before) - set(after))}", f"added: {sorted(set(after) - set(before))}"]
     for node_id in sorted(set(before) & set(after)):
         if before[node_id] != after[node_id]:
@@ -35,11 +40,22 @@ def _changes(old: dict, new: dict, limit: int = 80) -> str:
 
 
 def test_snapshot_is_current(live):
+    """Every node's schema is as committed (the diffusers version is checked separately below)."""
     committed = snapshot.read_snapshot()
     assert committed is not None, f"{snapshot.SNAPSHOT} is missing: run scripts/snapshot_catalog.py"
-    assert committed == json.loads(snapshot.snapshot_text(live)), (
+    now = json.loads(snapshot.snapshot_text(live))
+    assert {**committed, "diffusers": None} == {**now, "diffusers": None}, (
         "a node's schema changed (saved workflows may depend on it). If intended, accept it with "
-        "scripts/snapshot_catalog.py (and keep old workflows loading). Changes:\n" + _changes(committed, live)
+        "scripts/snapshot_catalog.py (old canvas workflows keep loading through nodes/schema_history.json). "
+        "Changes:\n" + _changes(committed, live)
+    )
+
+
+def test_snapshot_was_written_for_the_installed_diffusers(live):
+    committed = snapshot.read_snapshot()
+    assert committed is not None and committed["diffusers"] == live["diffusers"], (
+        f"the snapshot is for diffusers {committed and committed['diffusers']}, installed is {live['diffusers']}: "
+        "start-up builds every node live (slower). Accept it with scripts/snapshot_catalog.py"
     )
 
 
@@ -49,6 +65,17 @@ def test_the_readable_diff_names_what_changed(live):
     node["inputs"][3]["options"]["default"] = 7
     text = _changes(live, changed)
     assert "MDiff_flux_FluxAutoBlocks_text2image" in text and '"default": 7' in text
+
+
+def test_hand_written_nodes_are_in_the_snapshot(live):
+    names = set(_by_id(live)) - {node["node_id"] for node in live["nodes"]}
+    assert {"MDiff_LoadComponents", "MDiff_ShowState", "MDiff_ExampleLoop"} <= names
+    loader = _by_id(live)["MDiff_LoadComponents"]
+    assert loader["input"]["required"]["model"][1]["options"] == "<depends on the machine>"
+    assert loader["input"]["required"]["dtype"][1]["options"] == ["float32", "float16", "bfloat16"]
+    changed = copy.deepcopy(live)
+    changed["hand_written"][0]["input_order"]["required"].reverse()  # a reordered loader widget
+    assert "snapshot MDiff_LoadComponents" in _changes(live, changed)
 
 
 def test_startup_uses_the_snapshot_and_builds_the_rest_live(live, tmp_path):
