@@ -8,7 +8,9 @@ import difflib
 import json
 
 import pytest
-from comfyui_modular_diffusers.nodes import snapshot
+from comfyui_modular_diffusers.nodes import history, snapshot
+from diffusers.modular_pipelines import InputParam
+from diffusers.modular_pipelines.z_image.decoders import ZImageVaeDecoderStep
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,35 @@ def test_hand_written_nodes_are_in_the_snapshot(live):
     changed = copy.deepcopy(live)
     changed["hand_written"][0]["input_order"]["required"].reverse()  # a reordered loader widget
     assert "snapshot MDiff_LoadComponents" in _changes(live, changed)
+
+
+def test_a_changed_diffusers_block_fails_the_snapshot_and_is_accepted_as_a_version(monkeypatch):
+    """As if a diffusers upgrade gave Z-Image's decoder a new input in front of the others."""
+    decoder = ZImageVaeDecoderStep.inputs.fget
+    monkeypatch.setattr(
+        ZImageVaeDecoderStep,
+        "inputs",
+        property(lambda self: [InputParam("decode_scale", type_hint=float, default=1.0), *decoder(self)]),
+    )
+    committed = snapshot.read_snapshot()
+    now = {
+        **committed,
+        "nodes": [
+            *(node for node in committed["nodes"] if node["family"] != "z_image"),
+            *(
+                {"family": "z_image", **n.LAYOUT.to_json()}
+                for n in snapshot.catalog.catalog_nodes(families=["z_image"])
+            ),
+        ],
+    }
+    text = _changes(committed, now)
+    assert "snapshot MDiff_z_image_ZImageAutoBlocks_decode" in text and '"id": "decode_scale"' in text
+    accepted, changed, gone = history.accept(
+        snapshot.layouts(committed), snapshot.layouts(now), history.read_history()
+    )
+    assert "MDiff_z_image_ZImageAutoBlocks_decode" in changed and not gone
+    old_decode = next(n for n in committed["nodes"] if n["node_id"] == "MDiff_z_image_ZImageAutoBlocks_decode")
+    assert accepted["nodes"]["MDiff_z_image_ZImageAutoBlocks_decode"][-1]["inputs"] == old_decode["inputs"]
 
 
 def test_startup_uses_the_snapshot_and_builds_the_rest_live(live, tmp_path):

@@ -4,10 +4,11 @@ frontend: tests/test_schema_versions_server.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from comfyui_modular_diffusers.adapters.layout import WIDGET, NodeLayout, SocketLayout
-from comfyui_modular_diffusers.adapters.versions import replacement_spec, versions_table
+from comfyui_modular_diffusers.adapters.versions import register_replacements, replacement_spec, versions_table
 from comfyui_modular_diffusers.nodes import history
 from comfyui_modular_diffusers.nodes.examples import EXAMPLE_NODES
 
@@ -70,3 +71,12 @@ def test_replacement_spec_maps_widgets_inputs_and_outputs_by_id():
     assert spec["input_mapping"] == [{"new_id": s.id, "old_id": s.id} for s in old.inputs]
     last = len(old.outputs) - 1
     assert spec["output_mapping"] == [{"new_idx": last - i, "old_idx": i} for i in range(len(old.outputs))]
+
+
+def test_node_replacement_is_feature_detected():
+    """ComfyUI 0.3.75 has no node replacement: nothing is registered and nothing fails (on the newest
+    ComfyUI each deprecated node is registered with `replacement_spec`'s descriptor)."""
+    from comfy_api.latest import ComfyAPI, io
+
+    assert not hasattr(ComfyAPI(), "node_replacement") and not hasattr(io, "NodeReplace")
+    assert asyncio.run(register_replacements()) == 0
