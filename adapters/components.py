@@ -20,6 +20,7 @@ import torch
 from diffusers.configuration_utils import ConfigMixin
 from diffusers.modular_pipelines import ModularPipeline, PipelineState
 
+from .batched_guidance import batch_guider_if_enabled
 from .models import load_models, make_patcher
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,10 @@ def prepare_components(
             value = type(value).from_config(value.config, **overrides) if overrides else copy.deepcopy(value)
             scoped[name] = value
         components[name] = value
+    for value in scoped.values():
+        # Opt-in: MDIFF_BATCHED_GUIDANCE=1 (adapters/batched_guidance.py); in place, on this run's copy.
+        # Judged on the components this run has (a ControlNet branch without a ControlNet model is no reason).
+        batch_guider_if_enabled(value, components)
     if bundle is not None:
         # Model settings from the folder's index (e.g. the step at which a second denoiser takes over),
         # which a pipeline made from the block alone would have at the block's defaults.

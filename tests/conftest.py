@@ -64,7 +64,9 @@ def tiny_model(tiny_models) -> Path:
     return tiny_models[TINY_MODEL]
 
 
-def start_server(base: Path, tiny_model: Path, extra_args: list[str] | None = None) -> ComfyServer:
+def start_server(
+    base: Path, tiny_model: Path, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+) -> ComfyServer:
     """A server whose base directory holds this pack, every tiny model and ComfyUI's example image
     (`tiny_model`, the SDXL folder, sits beside the others)."""
     make_base_directory(base)
@@ -75,7 +77,7 @@ def start_server(base: Path, tiny_model: Path, extra_args: list[str] | None = No
     shutil.copy(comfyui_dir() / "input" / "example.png", base / "input" / "example.png")
     # One torch thread per process: the server and the test process share 2 cores, and
     # oversubscribed OpenMP threads spin-wait (runs became 10-50x slower).
-    comfy = ComfyServer(base, extra_args=extra_args, env={"OMP_NUM_THREADS": "1"}).start()
+    comfy = ComfyServer(base, extra_args=extra_args, env={"OMP_NUM_THREADS": "1", **(env or {})}).start()
     logger.info("ComfyUI answered after %.1f s", comfy.start_seconds)
     return comfy
 
