@@ -13,7 +13,12 @@ The contract. Everything in `__all__` is stable:
   ComfyUI's model management (with progress, interrupt and previews for loops) and outputs the new
   state plus one socket per output. Fields are only added, always optional.
 - `SocketMapping`, `DEFAULT_MAPPING` and `NameRule`: how a block's inputs become widgets and sockets;
-  extend the default with `DEFAULT_MAPPING.extended({"name": NameRule(...)})`.
+  extend the default with `DEFAULT_MAPPING.extended({"name": NameRule(...)})`. `SHOW_TYPED` and
+  `SHOW_COMMON`, the values of `BlockNodeDefinition.socket_policy` (API version 2): which inputs a node
+  without an `inputs` list shows: every input a node can feed (SHOW_TYPED, the default), or only
+  widgets, tensors, images and masks (SHOW_COMMON, the pack's generated nodes). Block authors' widget
+  hints in `InputParam.metadata["mellon"]` (diffusers' Mellon hints: slider, dropdown, min/max/step,
+  textbox, seed, checkbox) are honoured.
 - `MediaDefaults`: a node's video frame rate and audio sample rate when neither state nor components
   give one.
 - `STATE` / `COMPONENTS` (the socket type names, `"MDIFF_STATE"` / `"MDIFF_COMPONENTS"`), `StateType` /
@@ -45,10 +50,14 @@ from .adapters.components import ComponentsBundle
 from .adapters.factory import BlockNodeDefinition, ComponentsType, StateType, make_block_node
 from .adapters.layout import NodeLayout
 from .adapters.media import MediaDefaults
-from .adapters.sockets import COMPONENTS, DEFAULT_MAPPING, STATE, NameRule, SocketMapping
-from .adapters.versions import versioned_nodes
+from .adapters.socket_types import COMPONENTS, STATE
+from .adapters.sockets import DEFAULT_MAPPING, SHOW_COMMON, SHOW_TYPED, SocketMapping
+from .adapters.spec import NameRule
+from .nodes import SCHEMA_VERSIONS
 
-API_VERSION = 1
+versioned_nodes = SCHEMA_VERSIONS.versioned_nodes
+
+API_VERSION = 2
 
 __all__ = [
     "API_VERSION",
@@ -60,6 +69,8 @@ __all__ = [
     "MediaDefaults",
     "NameRule",
     "NodeLayout",
+    "SHOW_COMMON",
+    "SHOW_TYPED",
     "STATE",
     "SocketMapping",
     "StateType",

@@ -126,8 +126,11 @@ def _image_shaped(latents: Any, latent_format: Any) -> bool:
 
 
 @contextlib.contextmanager
-def reporting(reporter: LoopReporter) -> Iterator[LoopReporter]:
+def watching(reporter: LoopReporter, components: Iterable[Any] = ()) -> Iterator[LoopReporter]:
+    """The instrumented loops report to `reporter` while the block runs, and the run's own scheduler
+    copies among `components` are tapped (never shared ones: pass the run's copies); untapped after."""
     token = _reporter.set(reporter)
+    tap_schedulers(reporter, components)
     try:
         yield reporter
     finally:

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from comfy_api.latest import InputImpl, Types
 
-VIDEO_SOCKET = "video"
 FPS_KEYS = ("fps", "frame_rate")
 SAMPLE_RATE_KEYS = ("sampling_rate", "sample_rate")
 COMPONENT_SAMPLE_RATE_KEYS = ("output_sampling_rate", "sampling_rate", "sample_rate")
@@ -58,34 +57,33 @@ def to_comfy_video(frames: torch.Tensor, fps: float, audio: dict[str, Any] | Non
     return InputImpl.VideoFromComponents(components)
 
 
-def frame_rate(state: Any, defaults: MediaDefaults) -> float:
-    for key in FPS_KEYS:
-        value = state.get(key)
-        if isinstance(value, numbers.Real) and value > 0:
-            return float(value)
-    return defaults.fps
+def find_frame_rate(state: Any, defaults: MediaDefaults) -> float:
+    value = _first_positive((state.get(key) for key in FPS_KEYS), numbers.Real)
+    return float(value) if value is not None else defaults.fps
 
 
-def sample_rate(state: Any, pipeline: Any, defaults: MediaDefaults) -> int:
-    for key in SAMPLE_RATE_KEYS:
-        value = state.get(key)
-        if isinstance(value, numbers.Integral) and value > 0:
-            return int(value)
-    for component in getattr(pipeline, "components", {}).values():
-        config = getattr(component, "config", None)
-        for key in COMPONENT_SAMPLE_RATE_KEYS:
-            value = _config_value(config, key)
-            if isinstance(value, numbers.Integral) and value > 0:
-                return int(value)
-    try:
-        value = getattr(pipeline, "sampling_rate", None)
-    except Exception:  # a pipeline property that needs a component the node did not load
-        value = None
-    if isinstance(value, numbers.Integral) and value > 0:
-        return int(value)
-    if defaults.sample_rate is None:
+def find_sample_rate(state: Any, pipeline: Any, defaults: MediaDefaults) -> int:
+    value = _first_positive((state.get(key) for key in SAMPLE_RATE_KEYS), numbers.Integral)
+    if value is None:
+        configs = [getattr(component, "config", None) for component in getattr(pipeline, "components", {}).values()]
+        keys = COMPONENT_SAMPLE_RATE_KEYS
+        value = _first_positive((_config_value(config, key) for config in configs for key in keys), numbers.Integral)
+    if value is None:
+        value = _first_positive([_pipeline_sampling_rate(pipeline)], numbers.Integral)
+    if value is None and defaults.sample_rate is None:
         raise ValueError("the block made audio but no sample rate is known (not in the state nor the components)")
-    return defaults.sample_rate
+    return int(value if value is not None else defaults.sample_rate)
+
+
+def _first_positive(values: Any, kind: type) -> Any:
+    return next((value for value in values if isinstance(value, kind) and value > 0), None)
+
+
+def _pipeline_sampling_rate(pipeline: Any) -> Any:
+    try:
+        return getattr(pipeline, "sampling_rate", None)
+    except Exception:  # a pipeline property that needs a component the node did not load
+        return None
 
 
 def _config_value(config: Any, key: str) -> Any:

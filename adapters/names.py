@@ -1,59 +1,29 @@
 """The name table: what the pack knows about diffusers parameter names that type hints do not decide.
 
 Hundreds of preset inputs carry no type hint, and many carry no description. The names below are
-generic diffusers parameter names (shared by model families through diffusers' own
+generic diffusers parameter names (shared by every model family through diffusers' own
 INPUT_PARAM_TEMPLATES and conventions), so this table names no model family. A family-specific
 rule belongs in `nodes/`, added with `SocketMapping.extended(...)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from .convert import frames_to_pil_list, seed_to_generator
+from .socket_types import DTYPE, IMAGE, TENSOR
+from .spec import NameRule
 
-from .convert import Converter, frames_to_pil_list, seed_to_generator
-
-SOCKET_PREFIX = "MDIFF_"  # every custom socket type of this pack starts with it
-STATE = SOCKET_PREFIX + "STATE"
-COMPONENTS = SOCKET_PREFIX + "COMPONENTS"
-TENSOR = SOCKET_PREFIX + "TENSOR"
-DTYPE = SOCKET_PREFIX + "DTYPE"
-VALUE = SOCKET_PREFIX + "VALUE"  # anything the table cannot type more precisely
-WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
-IMAGE = "IMAGE"  # ComfyUI's own image batch: float tensor [B, H, W, C] in [0, 1]
-MASK = "MASK"  # ComfyUI's own mask: float tensor [B, H, W] in [0, 1]
-AUDIO = "AUDIO"  # ComfyUI's own audio: {"waveform": [B, C, T], "sample_rate": int}
-VIDEO = "VIDEO"  # ComfyUI's own video (frames, frame rate, audio)
 VIDEO_OUTPUT_NAMES = ("videos",)  # decoded video frames (also given as a VIDEO output)
 AUDIO_OUTPUT_NAMES = ("audio", "audios", "sound")  # decoded waveforms
 
 # Largest value ComfyUI's INT widget handles for seeds (the core KSampler uses the same bound).
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
-
-@dataclass(frozen=True)
-class NameRule:
-    """What the table knows about a parameter name: its socket type (used when the hint does not
-    decide it), widget options, converters, a `description` for parameters that carry none, and a
-    `tooltip` note always added (e.g. what an unset value means)."""
-
-    io_type: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    name: str | None = None
-    to_block: Converter | None = None
-    from_block: Converter | None = None
-    unset: Any = None
-    tooltip: str | None = None
-    description: str | None = None
-
-
 _INT = {"min": 0, "max": 0x7FFFFFFF, "step": 1}
 _TEXT = {"default": "", "multiline": True}
 _SIZE = {"default": 0, "min": 0, "max": 16384, "step": 8}
+# A guidance scale's widget (the catalog gives each guider one, with the guider's own default).
+GUIDANCE_OPTIONS = {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
 
-# Generic diffusers parameter names (shared by every model family in diffusers' own
-# INPUT_PARAM_TEMPLATES), so this table knows no model family.
 DEFAULT_NAME_RULES: dict[str, NameRule] = {
     "prompt": NameRule("STRING", _TEXT, description="The prompt to guide generation."),
     "prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set (the model uses `prompt`)."),
@@ -67,11 +37,7 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
     "num_images_per_prompt": NameRule(
         "INT", {"default": 1, "min": 1, "max": 4096, "step": 1}, description="Number of images to make per prompt."
     ),
-    "guidance_scale": NameRule(
-        "FLOAT",
-        {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01},
-        description="Classifier-free guidance scale.",
-    ),
+    "guidance_scale": NameRule("FLOAT", GUIDANCE_OPTIONS, description="Classifier-free guidance scale."),
     "strength": NameRule(
         "FLOAT",
         {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01},

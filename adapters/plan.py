@@ -1,49 +1,27 @@
-"""What a node made from a block looks like and how it runs, independent of ComfyUI's node API.
+"""What a node made from a block looks like, independent of ComfyUI's node API.
 
 `NodePlan.from_block` reads a `ModularPipelineBlocks` of any kind (leaf, sequential, auto /
-conditional, loop) and decides its sockets through a `SocketMapping`. `NodePlan.run` executes the
-block on a fork of the incoming state. `adapters.factory` turns a plan into a ComfyUI node class.
+conditional, loop) and gives its sockets: one `InputSocket` per shown input, one `ConfigSocket` per
+component setting shown as a widget (a guider's `guidance_scale`), one `OutputSocket` per shown output.
+Which ones are shown and as what is `sockets.py`'s decision; `layout.py` turns a plan into a schema and
+`run.py` runs it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from diffusers.modular_pipelines import (
-    InputParam,
-    LoopSequentialPipelineBlocks,
-    ModularPipeline,
-    ModularPipelineBlocks,
-    OutputParam,
-    PipelineState,
-)
+from diffusers.modular_pipelines import InputParam, LoopSequentialPipelineBlocks, ModularPipelineBlocks, OutputParam
 
-from .sockets import DEFAULT_MAPPING, DTYPE, IMAGE, MASK, SOCKET_PREFIX, TENSOR, VALUE, SocketMapping, SocketSpec
-from .state import fork_state
-
-logger = logging.getLogger(__name__)
+from .sockets import DEFAULT_MAPPING, SHOW_TYPED, SocketMapping, gives_video, shows_input, shows_output
+from .spec import NameRule, SocketSpec
 
 STATE_SOCKET = "state"
 COMPONENTS_SOCKET = "components"
 RESERVED_SOCKETS = (STATE_SOCKET, COMPONENTS_SOCKET)
-# The socket policy (see `InputSocket.shown_by_default`).
-SHOWN_SOCKET_TYPES = (TENSOR, IMAGE, MASK)
-HIDDEN_BY_DEFAULT = ("output_type", "return_dict", "dtype", "device")
-HIDDEN_OUTPUT_TYPES = (VALUE, DTYPE, SOCKET_PREFIX + "DICT")
-
-
-class NodeInputError(ValueError):
-    """A node cannot run because an input is missing or unusable."""
-
-
-class BlockExecutionError(RuntimeError):
-    """The block raised; the message names the node and the block."""
 
 
 @dataclass(frozen=True)
@@ -57,20 +35,24 @@ class InputSocket:
         return self.spec.name or self.param.name
 
     @property
-    def shown_by_default(self) -> bool:
-        """The socket policy of a node that does not list its inputs: widgets for values with a
-        default, sockets for tensors, images and masks; everything else (untyped values, dicts,
-        `*_kwargs`, dtypes, lists, model-specific objects) stays reachable through the state."""
-        if self.param.name.endswith("_kwargs") or self.param.name in HIDDEN_BY_DEFAULT:
-            return False
-        return self.trigger or self.spec.is_widget or self.spec.io_type in SHOWN_SOCKET_TYPES
-
-    @property
     def is_required(self) -> bool:
         """Required in ComfyUI's sense: only widgets, which always carry a value. A required
         socket may still be fed by the incoming state, so it stays optional and is checked when
         the node runs."""
         return bool(self.param.required) and self.spec.is_widget
+
+
+@dataclass(frozen=True)
+class ConfigSocket:
+    """A widget that sets `key` in the config of an execution-scoped component (a guider's scale)."""
+
+    component: str
+    key: str
+    spec: SocketSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or self.key
 
 
 @dataclass(frozen=True)
@@ -83,12 +65,14 @@ class OutputSocket:
         return self.param.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NodePlan:
     block: ModularPipelineBlocks
     inputs: tuple[InputSocket, ...]
     outputs: tuple[OutputSocket, ...]
+    config: tuple[ConfigSocket, ...] = ()
     fixed: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    video_output: int | None = None  # the output whose frames also go out as a VIDEO
 
     @property
     def block_name(self) -> str:
@@ -114,108 +98,87 @@ class NodePlan:
         exposed: Sequence[str] | None = None,
         fixed: Mapping[str, Any] | None = None,
         output_names: Sequence[str] | None = None,
+        component_inputs: Mapping[str, Mapping[str, NameRule]] | None = None,
+        policy: str = SHOW_TYPED,
     ) -> NodePlan:
-        """`exposed` limits the input sockets to these parameter names (the others still come from
-        the state or their default); `fixed` sets parameters to constant values without a socket;
-        `output_names` limits the output sockets (everything stays in the output state)."""
-        fixed = dict(fixed or {})
+        """`exposed` limits the input sockets to these parameter names, in this order (the others still
+        come from the state or their default); `fixed` sets parameters to constant values without a
+        socket; `output_names` limits the output sockets (everything stays in the output state);
+        `component_inputs` (component -> config key -> rule) adds component settings as widgets; `policy`
+        is the show policy for a node that does not list its inputs (`sockets.shows_input`)."""
         if isinstance(block, LoopSequentialPipelineBlocks) and not block.sub_blocks:
             raise ValueError(f"block {type(block).__name__} is a loop without steps (a base for a family's loop)")
-        inputs = []
-        seen: set[str] = set()
-        triggers = _undeclared_trigger_inputs(block)
-        for param in [*block.inputs, *triggers]:
-            if param.name is None:  # a kwargs_type group (e.g. all denoiser inputs): reached through the state
-                continue
-            # A loop's merged inputs can repeat a name whose declarations differ only in description
-            # or default (diffusers dedupes them by equality): the first declaration wins.
-            if param.name in seen or param.name in fixed:
-                continue
-            seen.add(param.name)
-            # Copy: reading `.inputs` of conditional and loop blocks rewrites `required` on shared objects.
-            param = dataclasses.replace(param)
-            socket = InputSocket(
-                param, mapping.input_socket(param), trigger=any(t.name == param.name for t in triggers)
-            )
-            if (exposed is None and not socket.shown_by_default) or (
-                exposed is not None and param.name not in exposed
-            ):
-                continue
-            inputs.append(socket)
-        if exposed is not None:  # widgets in the order the node's definition lists them
-            inputs.sort(key=lambda socket: list(exposed).index(socket.param.name))
-        outputs: dict[str, OutputSocket] = {}
-        for param in block.intermediate_outputs:
-            if output_names is not None and param.name not in output_names:
-                continue
-            if param.name in outputs:
-                continue
-            socket = OutputSocket(dataclasses.replace(param), mapping.output_socket(param))
-            if output_names is None and (socket.spec.io_type in HIDDEN_OUTPUT_TYPES or param.name.endswith("_kwargs")):
-                continue  # untyped outputs stay in the output state
+        fixed = dict(fixed or {})
+        inputs = _input_sockets(block, mapping, fixed, exposed, policy)
+        config = _config_sockets(mapping, component_inputs or {})
+        outputs = _output_sockets(block, mapping, output_names)
+        _check_names(type(block).__name__, [socket.name for socket in inputs], [socket.name for socket in config])
+        video = next((i for i, socket in enumerate(outputs) if gives_video(socket.name, socket.spec)), None)
+        return cls(block=block, inputs=inputs, outputs=outputs, config=config, fixed=fixed, video_output=video)
+
+
+def _input_sockets(
+    block: ModularPipelineBlocks,
+    mapping: SocketMapping,
+    fixed: Mapping[str, Any],
+    exposed: Sequence[str] | None,
+    policy: str,
+) -> tuple[InputSocket, ...]:
+    triggers = _undeclared_trigger_inputs(block)
+    trigger_names = {param.name for param in triggers}
+    sockets: dict[str, InputSocket] = {}
+    seen: set[str] = set()
+    for param in [*block.inputs, *triggers]:
+        # A kwargs_type group (e.g. all denoiser inputs, name None) is reached through the state. A loop's
+        # merged inputs can repeat a name whose declarations differ only in description or default
+        # (diffusers dedupes them by equality): the first declaration wins.
+        if param.name is None or param.name in seen or param.name in fixed:
+            continue
+        seen.add(param.name)
+        # Copy: reading `.inputs` of conditional and loop blocks rewrites `required` on shared objects.
+        param = dataclasses.replace(param)
+        socket = InputSocket(param, mapping.input_socket(param), trigger=param.name in trigger_names)
+        if exposed is None and shows_input(param.name, socket.spec, policy, trigger=socket.trigger):
+            sockets[param.name] = socket
+        elif exposed is not None and param.name in exposed:
+            sockets[param.name] = socket
+    if exposed is None:
+        return tuple(sockets.values())
+    return tuple(sockets[name] for name in exposed if name in sockets)  # in the order the node lists them
+
+
+def _config_sockets(
+    mapping: SocketMapping, component_inputs: Mapping[str, Mapping[str, NameRule]]
+) -> tuple[ConfigSocket, ...]:
+    # The widget is named after the key unless its rule renames it (a second guider's `guidance_scale`
+    # shown as `guidance_scale_2`).
+    return tuple(
+        ConfigSocket(component, key, mapping.extended({key: rule}).input_socket(InputParam(key)))
+        for component, rules in component_inputs.items()
+        for key, rule in rules.items()
+    )
+
+
+def _output_sockets(
+    block: ModularPipelineBlocks, mapping: SocketMapping, output_names: Sequence[str] | None
+) -> tuple[OutputSocket, ...]:
+    outputs: dict[str, OutputSocket] = {}
+    for param in block.intermediate_outputs:
+        if param.name in outputs or (output_names is not None and param.name not in output_names):
+            continue
+        socket = OutputSocket(dataclasses.replace(param), mapping.output_socket(param))
+        if output_names is not None or shows_output(param.name, socket.spec):
             outputs[param.name] = socket
-        names = [socket.name for socket in inputs]
-        clashes = {name for name in names if names.count(name) > 1 or name in RESERVED_SOCKETS}
-        if clashes:
-            raise ValueError(f"block {type(block).__name__}: input names {sorted(clashes)} clash with other sockets")
-        return cls(block, tuple(inputs), tuple(outputs.values()), fixed)
-
-    def run(
-        self,
-        values: Mapping[str, Any],
-        *,
-        pipeline: ModularPipeline,
-        node_label: str,
-        before_run: Callable[[PipelineState], None] | None = None,
-    ) -> tuple[PipelineState, list[Any]]:
-        """Run the block on a fork of `values["state"]`.
-
-        Each input's value comes from its socket or widget, else the incoming state, else the
-        parameter's default. Returns the new state and one value per output socket.
-        """
-        state = fork_state(values.get(STATE_SOCKET))
-        for name, value in self.fixed.items():
-            state.set(name, value)
-        for socket in self.inputs:
-            raw = values.get(socket.name)
-            check_finite(node_label, socket.name, raw)
-            if raw is not None and not _is_unset(raw, socket.spec.unset):
-                value = socket.spec.to_block(raw, socket.param) if socket.spec.to_block else raw
-                state.set(socket.param.name, value, socket.param.kwargs_type)
-            elif self.checks_required and state.get(socket.param.name) is None and socket.param.required:
-                raise NodeInputError(
-                    f"{node_label}: block {self.block_name} needs input '{socket.name}'"
-                    + (f" (parameter '{socket.param.name}')" if socket.name != socket.param.name else "")
-                    + ": connect or set it, or provide it in the incoming state"
-                )
-        if before_run is not None:
-            before_run(state)
-        try:
-            _, state = self.block(pipeline, state)
-        except Exception as error:
-            if _is_interrupt(error):
-                raise
-            if isinstance(error, torch.OutOfMemoryError):
-                # Unwrapped, so ComfyUI's out-of-memory handling (unload every model, the OOM tip) runs.
-                logger.error("%s: block %s ran out of memory", node_label, self.block_name)
-                raise
-            unset = [s.name for s in self.inputs if state.get(s.param.name) is None and s.param.default is None]
-            hint = f" (inputs without a value: {', '.join(unset)})" if unset else ""
-            raise BlockExecutionError(
-                f"{node_label}: block {self.block_name} failed: {type(error).__name__}: {error}{hint}"
-            ) from error
-        outputs = []
-        for socket in self.outputs:
-            value = state.get(socket.name)
-            outputs.append(socket.spec.from_block(value, socket.param) if socket.spec.from_block else value)
-        return state, outputs
+    return tuple(outputs.values())
 
 
-def check_finite(node_label: str, name: str, value: Any) -> None:
-    """NaN passes ComfyUI's min/max checks (every comparison with it is false) and would run to a
-    black image; infinity is refused the same way."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise NodeInputError(f"{node_label}: input '{name}' is {value}; give a finite number")
+def _check_names(block_name: str, inputs: list[str], config: list[str]) -> None:
+    clashes = {name for name in inputs if inputs.count(name) > 1 or name in RESERVED_SOCKETS}
+    if clashes:
+        raise ValueError(f"block {block_name}: input names {sorted(clashes)} clash with other sockets")
+    clashes = {name for name in config if config.count(name) > 1} | (set(config) & set(inputs))
+    if clashes:
+        raise ValueError(f"block {block_name}: component inputs {sorted(clashes)} clash with block inputs")
 
 
 def _undeclared_trigger_inputs(block: ModularPipelineBlocks) -> list[InputParam]:
@@ -228,13 +191,3 @@ def _undeclared_trigger_inputs(block: ModularPipelineBlocks) -> list[InputParam]
         if trigger is not None and trigger not in declared:
             params.append(InputParam(trigger, description=f"Set to run the '{branch}' branch of this block."))
     return params
-
-
-def _is_unset(value: Any, unset: Any) -> bool:
-    return unset is not None and type(value) is type(unset) and value == unset
-
-
-def _is_interrupt(error: BaseException) -> bool:
-    # ComfyUI's InterruptProcessingException (an Exception in 0.3.75, a BaseException later) must
-    # reach the executor untouched so the prompt is reported as interrupted, not failed.
-    return type(error).__name__ == "InterruptProcessingException"

@@ -1,91 +1,50 @@
-"""Socket mapping: which ComfyUI socket or widget stands for a diffusers `InputParam` / `OutputParam`.
+"""Socket mapping: which ComfyUI socket or widget stands for a diffusers `InputParam` / `OutputParam`,
+and which of a block's parameters a node shows. Every mapping rule is here:
 
-The mapping is a table of rules tried in a fixed order (see `SocketMapping.input_socket`):
+1. the socket type: the parameter's `type_hint` (unions and generics read with `typing.get_origin/
+   get_args`), else its name (`NameRule` entries of `names.py`; hundreds of preset inputs carry no
+   hint at all), else the type of its default, else a generic namespaced socket;
+2. media: a PIL input named `*mask*` is ComfyUI's MASK; an output named like audio is AUDIO (given
+   its sample rate where the node runs); decoded video frames also go out as a VIDEO (`gives_video`);
+3. widget options (default, min, max, step, ...): from the name rule when it has the same type, else
+   from the parameter's own default, so a hinted `int` still gets sensible bounds; then the block
+   author's own widget hints (`InputParam.metadata["mellon"]`, see `hints.py`);
+4. the show policy (`shows_input`, `shows_output`): what gets a widget or socket and what stays
+   reachable through the state socket only.
 
-1. the parameter's `type_hint` (unions and generics read with `typing.get_origin/get_args`);
-2. the parameter's name (`NameRule` entries; hundreds of preset inputs carry no hint at all);
-3. the type of the parameter's default;
-4. a generic namespaced socket.
-
-Widget options (default, min, max, step, ...) come from the name table when it has an entry, then
-from the parameter's own default, so a hinted `int` still gets sensible bounds. Code outside this
-module (for example `nodes/`) extends the table with `SocketMapping.extended(...)` instead of
-editing it.
-
-Converters live in `convert.py`, the name table in `names.py`.
-
-This module is pure Python: it does not import ComfyUI, so it can be unit tested on its own.
+Code outside this module (for example `nodes/`) extends the name table with `SocketMapping.extended(...)`
+instead of editing it. Converters live in `convert.py`. This module does not import ComfyUI, so it can be
+unit tested on its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from PIL import Image
 
-from .convert import (
-    Converter,
-    image_to_pil,
-    is_list_hint,
-    lines_to_list,
-    mask_to_pil,
-    seed_to_generator,
-    to_comfy_image,
-)
-from .names import (
-    AUDIO,
-    AUDIO_OUTPUT_NAMES,
-    COMPONENTS,
-    DEFAULT_NAME_RULES,
-    DTYPE,
-    IMAGE,
-    MASK,
-    MAX_SEED,
-    SOCKET_PREFIX,
-    STATE,
-    TENSOR,
-    VALUE,
-    WIDGET_TYPES,
-    NameRule,
-)
+from .convert import Converter, image_to_pil, is_list_hint, lines_to_list, mask_to_pil, to_comfy_image
+from .hints import apply_hint, mellon_hint
+from .names import AUDIO_OUTPUT_NAMES, DEFAULT_NAME_RULES, VIDEO_OUTPUT_NAMES
+from .socket_types import AUDIO, DICT, DTYPE, IMAGE, MASK, SOCKET_PREFIX, TENSOR, VALUE, WIDGET_TYPES
+from .spec import NameRule, SocketSpec
 
-
-@dataclass(frozen=True)
-class SocketSpec:
-    """How one parameter appears on a node.
-
-    `io_type` is a ComfyUI type name. For the widget types (INT, FLOAT, STRING, BOOLEAN) `options`
-    holds the widget's keyword arguments (V3 names: default, min, max, step, multiline, ...); a
-    widget without a default becomes an input-only socket of that type. `name` renames the socket
-    (e.g. `generator` is shown as a `seed` widget). `to_block` turns the socket's value into the
-    value the block expects; `from_block` does the reverse for outputs. `unset` is the widget value
-    that means "not given" (for example an empty prompt): the node then takes the value from the
-    incoming state, else the block's default.
-    """
-
-    io_type: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    name: str | None = None
-    to_block: Converter | None = None
-    from_block: Converter | None = None
-    unset: Any = None
-    tooltip: str | None = None
-
-    @property
-    def is_widget(self) -> bool:
-        return self.io_type in WIDGET_TYPES and "default" in self.options
+# The show policies. SHOW_COMMON, the catalog's: widgets for values with a default, sockets for tensors,
+# images and masks. SHOW_TYPED, for users' own blocks: every input with a type some node can give.
+SHOW_COMMON = "common"
+SHOW_TYPED = "typed"
+SHOWN_SOCKET_TYPES = (TENSOR, IMAGE, MASK)
+HIDDEN_NAMES = ("output_type", "return_dict", "dtype", "device")  # plumbing, never a socket
+UNTYPED = (VALUE, DTYPE, DICT)  # no node gives these: reachable through the state only
 
 
 # ---------------------------------------------------------------------------------------------
 # Type-hint reading
-
-
-_is_list_hint = is_list_hint
 
 
 def _is_pil_hint(hint: Any) -> bool:
@@ -168,7 +127,6 @@ TYPE_CONVERTERS: dict[str, tuple[Converter | None, Converter | None]] = {
     "STRING": (lines_to_list, None),
 }
 
-
 _OUTPUT = object()  # stands for the default of an output parameter (outputs have none)
 
 
@@ -182,52 +140,71 @@ class SocketMapping:
         return SocketMapping({**self.name_rules, **name_rules})
 
     def input_socket(self, param: Any) -> SocketSpec:
-        return self._socket(param.name, param.type_hint, param.default, getattr(param, "description", ""))
+        spec = self._socket(param.name, param.type_hint, param.default, getattr(param, "description", ""))
+        hint = mellon_hint(param)
+        return with_hint(spec, hint) if hint else spec
 
     def output_socket(self, param: Any) -> SocketSpec:
         return self._socket(param.name, param.type_hint, _OUTPUT, getattr(param, "description", ""))
 
     def _socket(self, name: str, hint: Any, default: Any, description: str | None) -> SocketSpec:
         rule = self.name_rules.get(name)
-        io_type = (
-            socket_type_for_hint(hint) or (rule.io_type if rule else None) or socket_type_for_default(default) or VALUE
-        )
-        if io_type == IMAGE and "mask" in name:  # a PIL mask: ComfyUI's own MASK type
-            io_type = MASK
-        if default is _OUTPUT and name in AUDIO_OUTPUT_NAMES and io_type in (TENSOR, VALUE):
-            io_type = AUDIO  # converted with the state's sample rate where the node runs
-        options: dict[str, Any] = {}
+        io_type = media_type(name, _socket_type(hint, rule, default), is_output=default is _OUTPUT)
         to_block, from_block = TYPE_CONVERTERS.get(io_type, (None, None))
-        unset = None
-        socket_name = None
-        tooltip_extra = None
-        if rule is not None and not description:
-            description = rule.description
-        if rule is not None and rule.io_type == io_type:
-            options.update(rule.options)
-            to_block = rule.to_block or to_block
-            from_block = rule.from_block or from_block
-            unset = rule.unset
-            socket_name = rule.name
-            tooltip_extra = rule.tooltip
-        if io_type in WIDGET_TYPES and _fits_widget(io_type, default):
-            options["default"] = float(default) if io_type == "FLOAT" else default
-        if "default" in options and io_type in _NUMBER_BOUNDS:
-            # Without explicit bounds the frontend clamps numbers to its own small range.
-            for key, bound in _NUMBER_BOUNDS[io_type].items():
-                options.setdefault(key, bound)
-            options["min"] = min(options["min"], options["default"])
-            options["max"] = max(options["max"], options["default"])
-        if io_type == "STRING" and _is_list_hint(hint):
-            tooltip_extra = "One item per line."
-        tooltip = " ".join(part for part in (description, tooltip_extra) if part) or None
-        return SocketSpec(io_type, options, socket_name, to_block, from_block, unset, tooltip)
+        spec = SocketSpec(io_type, to_block=to_block, from_block=from_block)
+        if rule is not None and rule.io_type == io_type:  # a rule for another type (a hint disagrees) is ignored
+            spec = rule.over(spec)
+        notes = [description or (rule.description if rule else None), spec.tooltip]
+        if io_type == "STRING" and is_list_hint(hint):
+            notes[1] = "One item per line."
+        tooltip = " ".join(note for note in notes if note) or None
+        return dataclasses.replace(spec, options=widget_options(spec, default), tooltip=tooltip)
+
+
+def with_hint(spec: SocketSpec, hint: Mapping[str, Any]) -> SocketSpec:
+    """A block author's widget hint applied (`hints.py`), the default kept inside the bounds."""
+    spec = apply_hint(spec, hint)
+    if spec.io_type in _NUMBER_BOUNDS and "default" in spec.options:
+        return dataclasses.replace(spec, options=widget_options(spec, spec.options["default"]))
+    return spec
+
+
+def _socket_type(hint: Any, rule: NameRule | None, default: Any) -> str:
+    return socket_type_for_hint(hint) or (rule.io_type if rule else None) or socket_type_for_default(default) or VALUE
+
+
+def media_type(name: str, io_type: str, is_output: bool) -> str:
+    """ComfyUI's own media types where a name says what an image or a tensor holds."""
+    if io_type == IMAGE and "mask" in name:  # a PIL mask: ComfyUI's MASK
+        return MASK
+    if is_output and name in AUDIO_OUTPUT_NAMES and io_type in (TENSOR, VALUE):
+        return AUDIO  # converted with the state's sample rate where the node runs
+    return io_type
+
+
+def gives_video(name: str, spec: SocketSpec) -> bool:
+    """Decoded video frames: given as IMAGE frames and, beside them, as one ComfyUI VIDEO."""
+    return name in VIDEO_OUTPUT_NAMES and spec.io_type == IMAGE
 
 
 _NUMBER_BOUNDS = {
     "INT": {"min": -0x7FFFFFFF, "max": 0x7FFFFFFF, "step": 1},
     "FLOAT": {"min": -1.0e9, "max": 1.0e9, "step": 0.01},
 }
+
+
+def widget_options(spec: SocketSpec, default: Any) -> dict[str, Any]:
+    """The rule's options, the parameter's own default, and bounds around it for numbers."""
+    options = dict(spec.options)
+    if spec.io_type in WIDGET_TYPES and _fits_widget(spec.io_type, default):
+        options["default"] = float(default) if spec.io_type == "FLOAT" else default
+    if "default" in options and spec.io_type in _NUMBER_BOUNDS:
+        # Without explicit bounds the frontend clamps numbers to its own small range.
+        for key, bound in _NUMBER_BOUNDS[spec.io_type].items():
+            options.setdefault(key, bound)
+        options["min"] = min(options["min"], options["default"])
+        options["max"] = max(options["max"], options["default"])
+    return options
 
 
 def _fits_widget(io_type: str, default: Any) -> bool:
@@ -242,23 +219,24 @@ def _fits_widget(io_type: str, default: Any) -> bool:
     return isinstance(default, str)
 
 
-DEFAULT_MAPPING = SocketMapping()
+# ---------------------------------------------------------------------------------------------
+# The show policy
 
-__all__ = [
-    "COMPONENTS",
-    "MASK",
-    "MAX_SEED",
-    "SOCKET_PREFIX",
-    "WIDGET_TYPES",
-    "seed_to_generator",
-    "to_comfy_image",
-    "DEFAULT_MAPPING",
-    "DTYPE",
-    "IMAGE",
-    "NameRule",
-    "STATE",
-    "SocketMapping",
-    "SocketSpec",
-    "TENSOR",
-    "VALUE",
-]
+
+def shows_input(name: str, spec: SocketSpec, policy: str = SHOW_TYPED, trigger: bool = False) -> bool:
+    """Whether a node that does not list its inputs shows this one (the others stay reachable through
+    the state socket). Never plumbing (`*_kwargs`, `output_type`, ...). SHOW_COMMON: widgets, tensors,
+    images, masks and a conditional block's branch triggers; SHOW_TYPED: every input a node can feed."""
+    if name.endswith("_kwargs") or name in HIDDEN_NAMES:
+        return False
+    if policy == SHOW_TYPED:
+        return trigger or spec.io_type not in UNTYPED
+    return trigger or spec.is_widget or spec.io_type in SHOWN_SOCKET_TYPES
+
+
+def shows_output(name: str, spec: SocketSpec) -> bool:
+    """Typed outputs get a socket; untyped values, dtypes, dicts and `*_kwargs` stay in the output state."""
+    return spec.io_type not in UNTYPED and not name.endswith("_kwargs")
+
+
+DEFAULT_MAPPING = SocketMapping()

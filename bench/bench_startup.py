@@ -31,13 +31,13 @@ from comfy_harness import PACK_DIR_NAME, comfyui_dir, make_base_directory  # noq
 
 IN_PROCESS = """
 import asyncio, json, sys, time
-sys.path.insert(0, %(comfy)r); sys.path.insert(0, %(tests)r); sys.path.insert(0, %(scripts)r)
+sys.path.insert(0, %(comfy)r); sys.path.insert(0, %(scripts)r)
 from comfy.cli_args import args; args.cpu = True
 import torch, transformers, comfy.sd, latent_preview, aiohttp  # what a running ComfyUI has loaded
 import diffusers.modular_pipelines.modular_pipeline  # diffusers' core, shared by every family
-import conftest
+from pack_import import import_pack
 started = time.perf_counter()
-pack = conftest._import_pack()
+pack = import_pack()
 async def main():
     extension = await pack.comfy_entrypoint()
     imported = time.perf_counter()
@@ -74,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = make_base_directory(Path(tmp) / "base")
         times = [import_time(base) for _ in range(args.runs)]
-    code = IN_PROCESS % {"comfy": str(comfyui_dir()), "tests": str(REPO / "tests"), "scripts": str(REPO / "scripts")}
+    code = IN_PROCESS % {"comfy": str(comfyui_dir()), "scripts": str(REPO / "scripts")}
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     split = json.loads(run.stdout.strip().splitlines()[-1])

@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import torch  # noqa: E402
-from build_tiny_sdxl import build_tiny_sdxl  # noqa: E402
 from comfy_harness import TINY_MODEL, ComfyServer, load_api_workflow, make_base_directory  # noqa: E402
 from diffusers import ModularPipeline  # noqa: E402
+from tiny_models import build_tiny  # noqa: E402
 
 
 def timed(fn, runs: int) -> list[float]:
@@ -46,7 +46,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         base = make_base_directory(Path(tmp) / "base")
-        model = build_tiny_sdxl(Path(tmp) / TINY_MODEL)
+        model = build_tiny(TINY_MODEL, Path(tmp) / TINY_MODEL)
         (base / "models" / "diffusers" / TINY_MODEL).symlink_to(model, target_is_directory=True)
         results: dict[str, list[float]] = {}
 

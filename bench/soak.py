@@ -17,12 +17,12 @@ Checks (exit status 1 when one fails):
 - every completed prompt's outputs equal those of the same prompt (workflow, seed) run once on the
   reference server, which never sees an interrupt: saved images pixel for pixel, Show State text, and
   saved videos by frame shape plus each frame's likeness to its PNG (ComfyUI's H.264 encoding is not
-  bit-reproducible, see tests/test_cache_modes_server.py);
+  bit-reproducible, see tests/server/test_cache_modes_server.py);
 - the soak server's RSS (VmRSS in /proc/<pid>/status, read after each prompt) grows by less than
   `--max-growth` percent (5) from prompt 20 (`--rss-from`) to the last one.
 
 Writes the per-prompt curve (workflow, seed, status, seconds, RSS) to bench/results/soak.json and prints
-a summary. tests/test_soak_server.py runs a short version of the same.
+a summary. tests/server/test_soak_server.py runs a short version of the same.
 """
 
 from __future__ import annotations
@@ -332,7 +332,7 @@ def check(
 
 def start_servers(root: Path, count: int) -> list[ComfyServer]:
     """`count` servers side by side, each with its own base folder holding the pack, every tiny model
-    and ComfyUI's example image (as tests/conftest.py `start_server` makes them)."""
+    and ComfyUI's example image (as tests/server/helpers.py `start_server` makes them)."""
     sys.path.insert(0, str(REPO / "scripts"))
     from tiny_models import TINY_MODELS
 

@@ -31,32 +31,18 @@ from diffusers.modular_pipelines import ModularPipeline, ModularPipelineBlocks
 
 from ..adapters.factory import BlockNodeDefinition, block_description, make_block_node
 from ..adapters.media import MediaDefaults
-from ..adapters.sockets import NameRule
-from .families import FAMILIES, FamilySpec, NodeOverride
+from ..adapters.sockets import SHOW_COMMON
+from .families import family_spec
+from .family_spec import FamilySpec, NodeOverride
+from .guidance import guidance_inputs, guider_owners
+from .naming import ROOT_CATEGORY, readable
 
 logger = logging.getLogger(__name__)
 
-ROOT_CATEGORY = "Modular Diffusers"
 DECODED_OUTPUT = {"output_type": "np"}  # decoded images/frames stay float arrays: ComfyUI's IMAGE layout
-GUIDANCE_TOOLTIP = (
-    "Classifier-free guidance scale; 1 turns guidance (and the negative prompt) off. "
-    "Set here, it applies to every step downstream."
-)
-GUIDANCE_OFF_TOOLTIP = " This model runs without guidance by default (1)."
-# Words of workflow and stage names that read better written out.
-WORDS = {
-    "vae": "VAE",
-    "img2img": "Image to Image",
-    "t2va": "Text to Video+Audio",
-    "fl2va": "First/Last Frame to Video+Audio",
-    "ref2va": "Reference to Video+Audio",
-    "flf2v": "First/Last Frame to Video",
-    "controlnet": "ControlNet",
-    "ip": "IP",
-}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CatalogEntry:
     """One generated node: where its block comes from and how it is shown."""
 
@@ -77,10 +63,6 @@ def diffusers_version() -> str:
 def family_names() -> list[str]:
     """Every family folder of the installed diffusers' `modular_pipelines`, sorted."""
     return sorted(info.name for info in pkgutil.iter_modules(modular_pipelines.__path__) if info.ispkg)
-
-
-def family_spec(family: str) -> FamilySpec:
-    return FAMILIES.get(family) or FamilySpec(label=_words(family))
 
 
 def top_level_classes(family: str) -> list[type[ModularPipelineBlocks]]:
@@ -104,12 +86,13 @@ def workflow_names(blocks: ModularPipelineBlocks) -> list[str]:
 def class_label(spec: FamilySpec, class_name: str) -> str:
     if class_name in spec.class_labels:
         return spec.class_labels[class_name]
-    return _words(re.sub(r"(Auto)?Blocks$", "", class_name))
+    return readable(re.sub(r"(Auto)?Blocks$", "", class_name), spec.all_words)
 
 
 def entries_for_family(family: str) -> Iterator[CatalogEntry]:
     spec = family_spec(family)
     category = f"{ROOT_CATEGORY}/{spec.label}"
+    words = spec.all_words
     for blocks_class in top_level_classes(family):
         blocks = blocks_class()
         class_name = blocks_class.__name__
@@ -119,13 +102,22 @@ def entries_for_family(family: str) -> Iterator[CatalogEntry]:
         named = [("workflow", name) for name in workflows] or [("class", None)]
         for kind, name in [*named, *(("stage", stage) for stage in blocks.sub_blocks)]:
             node_id = f"{prefix}_{name}" if name else prefix
-            title = spec.class_node_names.get(class_name, "All Steps") if kind == "class" else _words(name)
+            title = spec.class_node_names.get(class_name, "All Steps") if kind == "class" else readable(name, words)
             display_name = f"{label} › {title}"
             override = spec.nodes.get((class_name, name))
             if override is not None:
                 node_id = override.node_id or node_id
                 display_name = override.display_name or display_name
-            yield CatalogEntry(node_id, family, class_name, kind, name, display_name, category, override)
+            yield CatalogEntry(
+                node_id=node_id,
+                family=family,
+                class_name=class_name,
+                kind=kind,
+                name=name,
+                display_name=display_name,
+                category=category,
+                override=override,
+            )
 
 
 def catalog_entries(families: list[str] | None = None) -> list[CatalogEntry]:
@@ -162,12 +154,12 @@ def definition_for(entry: CatalogEntry, *, guider_stages: Mapping[str, str] | No
         guiders = {guider for guider, stage in (guider_stages or {}).items() if stage == entry.name}
     else:
         guiders = None  # all of them
-    component_inputs = _guidance_inputs(block, input_names, guiders)
+    component_inputs = guidance_inputs(block, input_names, guiders)
     return BlockNodeDefinition(
-        entry.node_id,
-        block,
-        entry.display_name,
-        entry.category,
+        node_id=entry.node_id,
+        block=block,
+        display_name=entry.display_name,
+        category=entry.category,
         description=override.description or _description(entry, block),
         mapping=spec.mapping,
         inputs=override.inputs,
@@ -176,47 +168,13 @@ def definition_for(entry: CatalogEntry, *, guider_stages: Mapping[str, str] | No
         component_inputs=component_inputs if override.component_inputs is None else override.component_inputs,
         family=entry.family,
         media=MediaDefaults(fps=spec.fps),
+        socket_policy=SHOW_COMMON,
     )
 
 
 def guider_stages(family: str) -> dict[str, dict[str, str]]:
-    """Class name -> {guider component -> the first stage whose block expects it}: that stage's node
-    carries the guider's guidance-scale widget in a block-by-block graph (the guider then flows
-    downstream in the state)."""
-    stages: dict[str, dict[str, str]] = {}
-    for blocks_class in top_level_classes(family):
-        owners: dict[str, str] = {}
-        for name, block in blocks_class().sub_blocks.items():
-            for spec in block.expected_components:
-                if spec.name.startswith("guider"):
-                    owners.setdefault(spec.name, name)
-        stages[blocks_class.__name__] = owners
-    return stages
-
-
-def _guidance_inputs(
-    block: ModularPipelineBlocks, input_names: set[str], guiders: set[str] | None
-) -> dict[str, dict[str, NameRule]]:
-    """A guidance-scale widget per guider the block expects: `guidance_scale` for `guider`,
-    `guidance_scale_2` for `guider_2` (a second model's guider, e.g. Wan 2.2's low-noise stage)."""
-    widgets = {}
-    for spec in block.expected_components:
-        if not spec.name.startswith("guider") or (guiders is not None and spec.name not in guiders):
-            continue
-        config = dict(spec.config or {})
-        scale = config.get("guidance_scale")
-        name = "guidance_scale" + spec.name.removeprefix("guider")
-        if not isinstance(scale, (int, float)) or name in input_names:
-            continue
-        tooltip = (
-            GUIDANCE_TOOLTIP if spec.name == "guider" else GUIDANCE_TOOLTIP.replace("scale;", f"scale of {spec.name};")
-        )
-        if config.get("enabled") is False:  # shipped switched off: the default keeps it off
-            scale, tooltip = 1.0, tooltip + GUIDANCE_OFF_TOOLTIP
-        options = {"default": float(scale), "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
-        rename = None if name == "guidance_scale" else name
-        widgets[spec.name] = {"guidance_scale": NameRule("FLOAT", options, name=rename, tooltip=tooltip)}
-    return widgets
+    """Class name -> {guider component -> the first stage whose block expects it} (`guidance.guider_owners`)."""
+    return {blocks_class.__name__: guider_owners(blocks_class()) for blocks_class in top_level_classes(family)}
 
 
 def _description(entry: CatalogEntry, block: ModularPipelineBlocks) -> str:
@@ -227,21 +185,6 @@ def _description(entry: CatalogEntry, block: ModularPipelineBlocks) -> str:
     }[entry.kind]
     detail = block_description(block)
     return f"{what}\n\n{detail}" if detail else what
-
-
-def _words(name: str) -> str:
-    """'text_encoder' -> 'Text Encoder', 'text2image' -> 'Text to Image', 'Wan22Vace' -> 'Wan22 Vace'."""
-    if name in WORDS:
-        return WORDS[name]
-    name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
-    words = []
-    for word in re.split(r"[_\s]+", name):
-        if word in WORDS:
-            words.append(WORDS[word])
-            continue
-        word = re.sub(r"(?<=[a-z])2(?=[a-z])", " to ", word)
-        words.append(" ".join(part if part == "to" else part[:1].upper() + part[1:] for part in word.split(" ")))
-    return " ".join(words)
 
 
 def catalog_nodes(families: list[str] | None = None) -> list[type]:

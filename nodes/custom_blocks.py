@@ -1,23 +1,20 @@
 """Your own blocks as nodes: every `ModularPipelineBlocks` in the "modular_blocks" folders of `folder_paths`
 (`models/modular_blocks`, plus those of extra_model_paths.yaml). An entry of such a folder is a folder in
-diffusers' custom-block format (`modular_config.json` + the block's `.py`, loaded with
-`ModularPipelineBlocks.from_pretrained(dir, trust_remote_code=True)`), or a Python module (`name.py`, or a
-folder with `__init__.py`) whose own `ModularPipelineBlocks` subclasses each become a node.
+diffusers' custom-block format (`modular_config.json` + the block's `.py`, what `block.save_pretrained(dir)`
+writes), or a Python module (`name.py`, or a folder with `__init__.py`) whose own `ModularPipelineBlocks`
+subclasses each become a node. Each entry is imported under a module name of its own (`custom_import.py`),
+so two folders that both call their file `block.py` both load.
 
 Loading runs the entry's code, so nothing is imported unless `MDIFF_ALLOW_CUSTOM_CODE` is set, and diffusers'
 `DIFFUSERS_DISABLE_REMOTE_CODE` wins over it. Block nodes are made by `make_block_node`, like the built-in
 ones. A broken entry disables only itself: one log line, its status (`/modular_diffusers/custom_blocks`) and
-an error node on the canvas.
+an error node on the canvas. Block nodes show every input a node can feed (`sockets.SHOW_TYPED`).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
 import os
-import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,8 @@ from diffusers.modular_pipelines import ModularPipelineBlocks
 
 from ..adapters.factory import BlockNodeDefinition, block_description, make_block_node
 from .custom_errors import describe_error, make_error_node, one_line
+from .custom_import import CONFIG_FILE, EntryError, import_module_entry, load_custom_format
+from .naming import ROOT_CATEGORY, readable, sanitize
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +38,15 @@ ALLOW_ENV = "MDIFF_ALLOW_CUSTOM_CODE"
 KILL_ENV = "DIFFUSERS_DISABLE_REMOTE_CODE"
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 NODE_PREFIX = "MDiff_Custom_"
-CATEGORY = "Modular Diffusers/Custom"
-CONFIG_FILE = "modular_config.json"
-MODULE_PREFIX = "modular_diffusers_custom_"  # sys.modules name of an imported module entry
+CATEGORY = f"{ROOT_CATEGORY}/Custom"
 
 # Entry kinds and states.
 CUSTOM_FORMAT = "diffusers custom block"
 MODULE = "module"
-PACKAGE = "package"
+PACKAGE_ENTRY = "package"
 NOT_A_BLOCK = "not a block"
 LOADED, NOT_ALLOWED, BROKEN = "loaded", "not allowed", "broken"
+NOT_SCANNED = {"folders": [], "custom_code_allowed": False, "reason": "not scanned yet", "entries": []}
 
 
 def env_flag(value: str | None) -> bool:
@@ -69,18 +67,7 @@ def custom_code_policy(environ: Mapping[str, str] | None = None) -> tuple[bool, 
     return False, f"custom code is off: set {ALLOW_ENV}=1 in ComfyUI's environment and restart to load them"
 
 
-def sanitize(name: str) -> str:
-    """A node-id-safe form of a folder, module or class name."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
-
-
-def readable(class_name: str) -> str:
-    """`VaeRoundTrip` -> `Vae Round Trip`, `SDXLStep_v2` -> `SDXL Step v2`."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", class_name.replace("_", " "))
-    return " ".join(spaced.split()) or class_name
-
-
-def node_id(folder: str, class_name: str) -> str:
+def block_node_id(folder: str, class_name: str) -> str:
     return f"{NODE_PREFIX}{sanitize(folder)}_{sanitize(class_name)}"
 
 
@@ -139,7 +126,7 @@ def find_entries(roots: Iterable[str | Path]) -> list[Entry]:
                 if (child / CONFIG_FILE).is_file():
                     kind = CUSTOM_FORMAT
                 elif (child / "__init__.py").is_file():
-                    kind = PACKAGE
+                    kind = PACKAGE_ENTRY
                 else:
                     kind = NOT_A_BLOCK
                 entries.append(Entry(child.name, child, root, kind))
@@ -149,53 +136,11 @@ def find_entries(roots: Iterable[str | Path]) -> list[Entry]:
 
 
 def check_entries(entries: Sequence[Entry]) -> None:
-    """What is wrong without running any code: folders without a block, names whose node ids clash."""
-    keys: dict[str, Entry] = {}
+    """What is wrong without running any code: folders without a block. (Two entries whose node ids
+    clash are judged when they load: a broken one takes no id, so it never disables a good one.)"""
     for entry in entries:
         if entry.kind == NOT_A_BLOCK:
             entry.fail(f"no block in it: neither {CONFIG_FILE} (diffusers' custom-block format) nor __init__.py")
-        first = keys.setdefault(sanitize(entry.name), entry)
-        if first is not entry:
-            ids = f"{NODE_PREFIX}{sanitize(entry.name)}_..."
-            entry.fail(f"its node ids ({ids}) clash with those of {first.path}; rename one of them")
-
-
-class EntryError(Exception):
-    """An entry that cannot be loaded, with the reason as its message."""
-
-
-def auto_map_module(path: Path) -> str:
-    """The module file that a custom-block folder's `modular_config.json` names (`block.Class` -> block.py)."""
-    try:
-        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        reference = (config.get("auto_map") or {}).get("ModularPipelineBlocks")
-    except (OSError, ValueError, AttributeError) as error:
-        raise EntryError(f"{CONFIG_FILE} cannot be read: {error}") from None
-    if not isinstance(reference, str) or reference.count(".") != 1:
-        raise EntryError(f'{CONFIG_FILE} has no "auto_map": {{"ModularPipelineBlocks": "<module>.<Class>"}}')
-    return reference.split(".")[0] + ".py"
-
-
-def import_module_entry(entry: Entry) -> ModuleType:
-    """Import a `.py` or package entry under a name of its own (its relative imports work)."""
-    name = MODULE_PREFIX + sanitize(entry.name)
-    if entry.kind == PACKAGE:
-        spec = importlib.util.spec_from_file_location(
-            name, entry.path / "__init__.py", submodule_search_locations=[str(entry.path)]
-        )
-    else:
-        spec = importlib.util.spec_from_file_location(name, entry.path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {entry.path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        for loaded in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
-            del sys.modules[loaded]
-        raise
-    return module
 
 
 def own_block_classes(module: ModuleType) -> list[type[ModularPipelineBlocks]]:
@@ -213,27 +158,18 @@ def own_block_classes(module: ModuleType) -> list[type[ModularPipelineBlocks]]:
     return found
 
 
-def _instances(entry: Entry, module_files: dict[str, Path]) -> Iterable[tuple[str, Any]]:
+def _instances(entry: Entry) -> list[tuple[str, Any]]:
     """(class name, block instance or the error that making it raised) for each block of the entry.
     Raises when the entry as a whole cannot be loaded."""
     if entry.kind == CUSTOM_FORMAT:
-        module_file = auto_map_module(entry.path)
-        if module_file in module_files:
-            # diffusers imports every local custom block as diffusers_modules.local.<file>: a second
-            # file of the same name would be executed into the first one's module.
-            raise EntryError(
-                f"its {module_file} has the name of the one in {module_files[module_file]}, and diffusers "
-                f"imports both as the same module; rename one of the files (and its {CONFIG_FILE} auto_map)"
-            )
-        module_files[module_file] = entry.path
         try:
-            block = ModularPipelineBlocks.from_pretrained(str(entry.path), trust_remote_code=True)
+            block = load_custom_format(entry.name, entry.path)
+        except EntryError:
+            raise
         except (Exception, SystemExit) as error:
-            raise EntryError(
-                f"ModularPipelineBlocks.from_pretrained failed: {describe_error(error, entry.path)}"
-            ) from None
+            raise EntryError(f"loading it failed: {describe_error(error, entry.path)}") from None
         return [(type(block).__name__, block)]
-    classes = own_block_classes(import_module_entry(entry))
+    classes = own_block_classes(import_module_entry(entry.name, entry.path))
     if not classes:
         raise EntryError(
             "it defines no ModularPipelineBlocks subclass of its own (classes it imports do not count, "
@@ -248,62 +184,75 @@ def _instances(entry: Entry, module_files: dict[str, Path]) -> Iterable[tuple[st
     return made
 
 
-def load_entry(entry: Entry, taken: set[str], module_files: dict[str, Path]) -> list[type[io.ComfyNode]]:
-    """The block nodes of an allowed entry; every failure is recorded on the entry, never raised."""
+def load_entry(entry: Entry, taken: dict[str, Path]) -> list[type[io.ComfyNode]]:
+    """The block nodes of an allowed entry; every failure is recorded on the entry, never raised.
+    `taken` (node id -> the entry path that has it) gets the ids of the nodes made."""
     try:
-        instances = list(_instances(entry, module_files))
+        instances = _instances(entry)
     except (Exception, SystemExit) as error:
         entry.fail(str(error) if isinstance(error, EntryError) else describe_error(error, entry.path))
         return []
     nodes: list[type[io.ComfyNode]] = []
     for class_name, block in instances:
+        node_id = block_node_id(entry.name, class_name)
         if isinstance(block, BaseException):
             entry.fail(f"{class_name}: {describe_error(block, entry.path)}")
-            continue
-        node_name = node_id(entry.name, class_name)
-        if node_name in taken:
-            entry.fail(f"{class_name}: node id {node_name} is already taken")
-            continue
-        try:
-            description = block_description(block) or f"{class_name}, a custom block from {entry.path}"
-            definition = BlockNodeDefinition(
-                node_name, block, readable(class_name), entry.category, description=description, family=None
-            )
-            node = make_block_node(definition)
-            node.GET_NODE_INFO_V1()  # what ComfyUI calls to register and list it: an error here is this entry's
-            nodes.append(node)
-        except (Exception, SystemExit) as error:
-            entry.fail(f"{class_name} cannot become a node: {describe_error(error, entry.path)}")
-            continue
-        taken.add(node_name)
-        entry.nodes.append(node_name)
+        elif node_id in taken:
+            entry.fail(f"{class_name}: its node id {node_id} is taken by {taken[node_id]}; rename one of them")
+        else:
+            node = _block_node(entry, node_id, class_name, block)
+            if node is not None:
+                nodes.append(node)
+                taken[node_id] = entry.path
+                entry.nodes.append(node_id)
     if not entry.reasons:
         entry.state = LOADED
     return nodes
 
 
-def _unique(node_name: str, taken: set[str]) -> str:
-    candidate, number = node_name, 2
+def _block_node(
+    entry: Entry, node_id: str, class_name: str, block: ModularPipelineBlocks
+) -> type[io.ComfyNode] | None:
+    try:
+        node = make_block_node(
+            BlockNodeDefinition(
+                node_id=node_id,
+                block=block,
+                display_name=readable(class_name),
+                category=entry.category,
+                description=block_description(block) or f"{class_name}, a custom block from {entry.path}",
+            )
+        )
+        node.GET_NODE_INFO_V1()  # what ComfyUI calls to register and list it: an error here is this entry's
+        return node
+    except (Exception, SystemExit) as error:
+        entry.fail(f"{class_name} cannot become a node: {describe_error(error, entry.path)}")
+        return None
+
+
+def _unique(node_id: str, taken: Mapping[str, Any]) -> str:
+    candidate, number = node_id, 2
     while candidate in taken:
-        candidate, number = f"{node_name}_{number}", number + 1
+        candidate, number = f"{node_id}_{number}", number + 1
     return candidate
 
 
 def load_entries(entries: Sequence[Entry], allowed: bool) -> list[type[io.ComfyNode]]:
-    """Block nodes and error nodes for `entries`; with `allowed` False nothing is imported or made."""
+    """Block nodes and error nodes for `entries`; with `allowed` False nothing is imported or made.
+    Each entry loads on its own (a module of its own, ids only for the nodes it made), so a broken
+    entry never disables another."""
     check_entries(entries)
     if not allowed:
         return []
     nodes: list[type[io.ComfyNode]] = []
-    taken: set[str] = set()
-    module_files: dict[str, Path] = {}
+    taken: dict[str, Path] = {}
     for entry in entries:
         if entry.state != BROKEN:
-            nodes += load_entry(entry, taken, module_files)
+            nodes += load_entry(entry, taken)
     for entry in entries:  # error nodes last: their ids must not take a block's
         if entry.state == BROKEN:
             entry.error_node = _unique(error_node_id(entry.name), taken)
-            taken.add(entry.error_node)
+            taken[entry.error_node] = entry.path
             nodes.append(
                 make_error_node(entry.error_node, entry.name, entry.category, entry.path, "; ".join(entry.reasons))
             )
@@ -356,18 +305,10 @@ def log_outcome(entries: Sequence[Entry], allowed: bool, reason: str | None) -> 
         )
 
 
-_status: dict[str, Any] = {"folders": [], "custom_code_allowed": False, "reason": "not scanned yet", "entries": []}
-
-
-def custom_blocks_status() -> dict[str, Any]:
-    """The answer of the status route: the folders scanned, the policy, and every entry."""
-    return _status
-
-
-def custom_block_nodes(environ: Mapping[str, str] | None = None) -> list[type[io.ComfyNode]]:
-    """Scan the custom-blocks folders and make their nodes (ComfyUI's start-up: `get_node_list`).
+def custom_block_nodes(environ: Mapping[str, str] | None = None) -> tuple[list[type[io.ComfyNode]], dict[str, Any]]:
+    """Scan the custom-blocks folders and make their nodes (ComfyUI's start-up: `get_node_list`), with
+    the status the status route answers: the folders scanned, the policy, and every entry.
     Never raises: a problem here must not keep the pack's other nodes from loading."""
-    global _status
     allowed, reason = custom_code_policy(environ)
     try:
         folders = register_folder()
@@ -376,15 +317,14 @@ def custom_block_nodes(environ: Mapping[str, str] | None = None) -> list[type[io
         log_outcome(entries, allowed, reason)
     except Exception as error:  # a bug of this module, not of a block: never the whole pack
         logger.error("Modular Diffusers: scanning the custom blocks folders failed: %s", one_line(repr(error)))
-        _status = {"folders": [], "custom_code_allowed": allowed, "reason": repr(error), "entries": []}
-        return []
-    _status = {
+        return [], {**NOT_SCANNED, "custom_code_allowed": allowed, "reason": repr(error)}
+    status = {
         "folders": [str(folder) for folder in folders],
         "custom_code_allowed": allowed,
         "reason": reason,
         "entries": [entry.status() for entry in entries],
     }
-    return nodes
+    return nodes, status
 
 
-__all__ = ["STATUS_ROUTE", "custom_block_nodes", "custom_blocks_status", "custom_code_policy", "find_entries"]
+__all__ = ["NOT_SCANNED", "STATUS_ROUTE", "custom_block_nodes", "custom_code_policy", "find_entries"]

@@ -7,12 +7,15 @@ load, carries the reason as its description, and raises the reason when a workfl
 
 from __future__ import annotations
 
+import functools
 import os
 import traceback
 from pathlib import Path
 from typing import Any
 
 from comfy_api.latest import io
+
+from ..adapters.factory import node_class
 
 # diffusers copies the .py of a custom block in its own format into its modules cache and imports
 # it from there: frames of that copy are the user's code too.
@@ -50,33 +53,22 @@ def describe_error(error: BaseException, entry_path: Path) -> str:
 def make_error_node(node_id: str, folder: str, category: str, path: Path, reason: str) -> type[io.ComfyNode]:
     """A node standing for the custom block folder `folder` that failed to load: its description is the
     reason, and running it raises the reason (so a workflow that needs the folder says why it cannot run)."""
-    message = f"custom block '{folder}' ({path}) failed to load: {reason}"
-    display_name = f"{folder}: failed to load"
-
-    def define_schema(cls: Any) -> io.Schema:
-        return io.Schema(
-            node_id=node_id,
-            display_name=display_name,
-            category=category,
-            description=message + ". Fix it and restart ComfyUI.",
-            inputs=[],
-            outputs=[],
-            is_output_node=True,
-        )
-
-    def execute(cls: Any) -> io.NodeOutput:
-        raise CustomBlockLoadError(f"{message}. Fix it and restart ComfyUI.")
-
-    return type(
-        node_id,
-        (io.ComfyNode,),
-        {
-            "define_schema": classmethod(define_schema),
-            "execute": classmethod(execute),
-            "REASON": reason,
-            "__doc__": message,
-        },
+    message = f"custom block '{folder}' ({path}) failed to load: {reason}. Fix it and restart ComfyUI."
+    schema = functools.partial(
+        io.Schema,
+        node_id=node_id,
+        display_name=f"{folder}: failed to load",
+        category=category,
+        description=message,
+        inputs=[],
+        outputs=[],
+        is_output_node=True,
     )
+
+    def run(values: dict[str, Any], unique_id: Any) -> list[Any]:
+        raise CustomBlockLoadError(message)
+
+    return node_class(node_id, schema, run, REASON=reason, __doc__=message)
 
 
 __all__ = ["CustomBlockLoadError", "describe_error", "make_error_node", "one_line"]

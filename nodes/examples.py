@@ -20,7 +20,9 @@ from diffusers.modular_pipelines import (
 )
 
 from ..adapters.factory import BlockNodeDefinition, make_block_node
-from ..adapters.sockets import DEFAULT_MAPPING, NameRule
+from ..adapters.sockets import DEFAULT_MAPPING, SHOW_COMMON
+from ..adapters.spec import NameRule
+from .naming import ROOT_CATEGORY
 
 
 class InputBlock(ModularPipelineBlocks):
@@ -138,38 +140,47 @@ EXAMPLE_MAPPING = DEFAULT_MAPPING.extended(
     }
 )
 
-CATEGORY = "Modular Diffusers/examples"
+CATEGORY = f"{ROOT_CATEGORY}/examples"
+
+
+def _example(node_id: str, block: ModularPipelineBlocks, display_name: str, **fields) -> BlockNodeDefinition:
+    # The examples were released with the catalog's show policy.
+    return BlockNodeDefinition(
+        node_id=node_id,
+        block=block,
+        display_name=display_name,
+        category=CATEGORY,
+        socket_policy=SHOW_COMMON,
+        **fields,
+    )
+
 
 EXAMPLE_DEFINITIONS = [
-    BlockNodeDefinition("MDiff_ExampleInputBlock", InputBlock(), "Example: Input Block", CATEGORY),
-    BlockNodeDefinition(
+    _example("MDiff_ExampleInputBlock", InputBlock(), "Example: Input Block"),
+    _example(
         "MDiff_ExampleImageEncoderBlock",
         ImageEncoderBlock(),
         "Example: Image Encoder Block",
-        CATEGORY,
         inputs=["image", "batch_size"],  # released with an INT socket for batch_size
     ),
-    BlockNodeDefinition(
+    _example(
         "MDiff_ExampleSequentialBlocks",
         input_then_image_encoder(),
         "Example: Input + Image Encoder (sequential)",
-        CATEGORY,
         description="SequentialPipelineBlocks of the Input Block then the Image Encoder Block: "
         "batch_size flows from the first to the second inside one node.",
     ),
-    BlockNodeDefinition(
+    _example(
         "MDiff_ExampleLoop",
         LoopWrapper.from_blocks_dict({"block1": LoopBlock()}),
         "Example: Loop (one block)",
-        CATEGORY,
         description="LoopWrapper with one LoopBlock: adds 1 to x on each of num_steps iterations.",
         mapping=EXAMPLE_MAPPING,
     ),
-    BlockNodeDefinition(
+    _example(
         "MDiff_ExampleLoopTwoBlocks",
         LoopWrapper.from_blocks_dict({"block1": LoopBlock(), "block2": LoopBlock()}),
         "Example: Loop (two blocks)",
-        CATEGORY,
         description="LoopWrapper with two LoopBlocks: adds 2 to x on each of num_steps iterations.",
         mapping=EXAMPLE_MAPPING,
     ),

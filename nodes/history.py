@@ -22,7 +22,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from ..adapters.layout import NodeLayout
-from ..adapters.versions import versioned_nodes
+from ..adapters.versions import SchemaVersions
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +41,25 @@ def read_history(path: Path = HISTORY) -> dict[str, Any]:
 
 
 def write_history(data: dict[str, Any], path: Path = HISTORY) -> None:
-    path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json_text(data), encoding="utf-8")
 
 
-def deprecated_nodes(nodes: Iterable[type[io.ComfyNode]], path: Path = HISTORY) -> list[type[io.ComfyNode]]:
-    """The deprecated nodes for every node in `nodes` that has earlier shapes in the history."""
+def json_text(data: dict[str, Any]) -> str:
+    """Indented, keys sorted: a changed record is a readable diff (the history and the snapshot)."""
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def deprecated_nodes(
+    nodes: Iterable[type[io.ComfyNode]], versions: SchemaVersions, path: Path = HISTORY
+) -> list[type[io.ComfyNode]]:
+    """The deprecated nodes for every node in `nodes` that has earlier shapes in the history (recorded
+    in `versions`, the pack's table for the web extension)."""
     history = read_history(path)["nodes"]
     extra: list[type[io.ComfyNode]] = []
     for node in nodes:
         layout = getattr(node, "LAYOUT", None)
         if layout is not None and history.get(layout.node_id):
-            extra += versioned_nodes(node, [NodeLayout.from_json(item) for item in history[layout.node_id]])
+            extra += versions.versioned_nodes(node, [NodeLayout.from_json(item) for item in history[layout.node_id]])
     return extra
 
 

@@ -14,7 +14,9 @@ from diffusers import ModularPipeline
 
 from ..adapters.components import ComponentsBundle
 from ..adapters.factory import ComponentsType
-from .catalog import family_spec
+from ..adapters.quiet import known_benign_diffusers_lines_hidden
+from .families import family_spec
+from .naming import ROOT_CATEGORY
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ class LoadComponents(io.ComfyNode):
         return io.Schema(
             node_id="MDiff_LoadComponents",
             display_name="Load Diffusers Components",
-            category="Modular Diffusers/loaders",
+            category=f"{ROOT_CATEGORY}/loaders",
             description="Loads a diffusers model folder (models/diffusers/<name>, or any diffusers path of "
             "extra_model_paths.yaml) with ModularPipeline.from_pretrained + load_components. Its models are "
             "handed to ComfyUI's model management.",
@@ -124,10 +126,11 @@ class LoadComponents(io.ComfyNode):
                 f"Load Diffusers Components: {model!r} has pickle weights without safetensors ({', '.join(unsafe)}); "
                 "enable allow_pickle_weights only if you trust this folder"
             )
-        pipeline = ModularPipeline.from_pretrained(str(folder))
-        # Skip index entries without a class ([null, null], e.g. an absent image encoder).
-        names = [name for name in pipeline.pretrained_component_names if pipeline._component_specs[name].type_hint]
-        pipeline.load_components(names=names, dtype=DTYPES[dtype])
+        with known_benign_diffusers_lines_hidden():
+            pipeline = ModularPipeline.from_pretrained(str(folder))
+            # Skip index entries without a class ([null, null], e.g. an absent image encoder).
+            names = [name for name in pipeline.pretrained_component_names if pipeline._component_specs[name].type_hint]
+            pipeline.load_components(names=names, dtype=DTYPES[dtype])
         family = pipeline_family(pipeline)
         spec = family_spec(family) if family else None
         latent_format = getattr(comfy.latent_formats, spec.latent_format) if spec and spec.latent_format else None

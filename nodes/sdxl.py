@@ -8,10 +8,7 @@ stage) is generated like any other family's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .families import NodeOverride
+from .family_spec import NodeOverride
 
 PROMPTS = ["prompt", "prompt_2", "negative_prompt", "negative_prompt_2"]
 SAMPLING = ["num_inference_steps", "generator", "width", "height", "num_images_per_prompt"]
@@ -19,44 +16,45 @@ CLASS = "StableDiffusionXLAutoBlocks"
 
 
 def sdxl_nodes() -> dict[tuple[str, str], NodeOverride]:
-    from .families import NodeOverride
-
     return {
-        (CLASS, "text_encoder"): NodeOverride("MDiff_SDXLTextEncoder", "SDXL Text Encoder", inputs=PROMPTS),
+        (CLASS, "text_encoder"): NodeOverride(
+            node_id="MDiff_SDXLTextEncoder", display_name="SDXL Text Encoder", inputs=PROMPTS
+        ),
         (CLASS, "vae_encoder"): NodeOverride(
-            "MDiff_SDXLVaeEncoder",
-            "SDXL VAE Encoder (img2img)",
-            "Encodes an image into latents for image-to-image: connect its state to SDXL Denoise.",
+            node_id="MDiff_SDXLVaeEncoder",
+            display_name="SDXL VAE Encoder (img2img)",
+            description="Encodes an image into latents for image-to-image: connect its state to SDXL Denoise.",
             inputs=["image", "width", "height", "generator"],
             outputs=["image_latents"],
         ),
         (CLASS, "denoise"): NodeOverride(
-            "MDiff_SDXLDenoise",
-            "SDXL Denoise",
-            "Prepares timesteps and latents and runs the denoising loop (text-to-image, or image-to-image "
+            node_id="MDiff_SDXLDenoise",
+            display_name="SDXL Denoise",
+            description="Prepares timesteps and latents and runs the denoising loop (text-to-image, or image-to-image "
             "when the state holds image_latents from SDXL VAE Encoder). Shows per-step progress and can be "
             "interrupted.",
             inputs=[*SAMPLING, "strength", "latents"],
             outputs=["latents"],
         ),
         (CLASS, "decode"): NodeOverride(
-            "MDiff_SDXLDecoder",
-            "SDXL VAE Decoder",
-            "Decodes latents into a ComfyUI IMAGE (for Preview Image / Save Image).",
+            node_id="MDiff_SDXLDecoder",
+            display_name="SDXL VAE Decoder",
+            description="Decodes latents into a ComfyUI IMAGE (for Preview Image / Save Image).",
             inputs=["latents"],
             outputs=["images"],
         ),
         (CLASS, "text2image"): NodeOverride(
-            "MDiff_SDXLText2Image",
-            "SDXL Text to Image",
-            "The whole SDXL text2image workflow in one node: text encoder, denoise loop, decoder.",
+            node_id="MDiff_SDXLText2Image",
+            display_name="SDXL Text to Image",
+            description="The whole SDXL text2image workflow in one node: text encoder, denoise loop, decoder.",
             inputs=[*PROMPTS, *SAMPLING],
             outputs=["images"],
         ),
         (CLASS, "image2image"): NodeOverride(
-            "MDiff_SDXLImage2Image",
-            "SDXL Image to Image",
-            "The whole SDXL image2image workflow in one node: text encoder, VAE encoder, denoise, decoder.",
+            node_id="MDiff_SDXLImage2Image",
+            display_name="SDXL Image to Image",
+            description="The whole SDXL image2image workflow in one node: text encoder, VAE encoder, denoise, "
+            "decoder.",
             inputs=[*PROMPTS, "image", "strength", *SAMPLING],
             outputs=["images"],
         ),

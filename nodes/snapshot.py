@@ -23,16 +23,14 @@ from comfy_api.latest import io
 
 from ..adapters.factory import make_block_node, make_deferred_node
 from ..adapters.layout import NodeLayout
-from ..adapters.show_state import ShowState
 from . import catalog
-from .examples import EXAMPLE_NODES
-from .loaders import LoadComponents
+from .hand_written import HAND_WRITTEN_NODES
+from .history import json_text
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT = Path(__file__).with_name("catalog_snapshot.json")
 FORMAT = 1
-HAND_WRITTEN_NODES: list[type[io.ComfyNode]] = [LoadComponents, ShowState, *EXAMPLE_NODES]
 
 
 def live_snapshot() -> dict[str, Any]:
@@ -77,8 +75,7 @@ def read_snapshot(path: Path = SNAPSHOT) -> dict[str, Any] | None:
 
 
 def snapshot_text(data: dict[str, Any]) -> str:
-    # Indented, keys sorted: a changed node is a readable diff.
-    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(data)
 
 
 def write_snapshot(data: dict[str, Any], path: Path = SNAPSHOT) -> None:

@@ -20,9 +20,10 @@ START, END = "<!-- families:start -->", "<!-- families:end -->"
 
 
 def table() -> str:
-    sys.path.insert(0, str(REPO / "tests"))
-    import conftest  # noqa: F401  (imports the pack the way ComfyUI does)
-    from comfyui_modular_diffusers.nodes import catalog
+    from pack_import import import_pack
+
+    import_pack()
+    from comfyui_modular_diffusers.nodes import catalog, families
 
     entries = catalog.catalog_entries()
     by_family = collections.defaultdict(list)
@@ -35,7 +36,7 @@ def table() -> str:
         "|---|---|---|---|---|---|",
     ]
     for family, items in sorted(by_family.items()):
-        spec = catalog.family_spec(family)
+        spec = families.family_spec(family)
         classes = sorted({item.class_name for item in items})
         workflows = sorted({item.name for item in items if item.kind == "workflow"})
         status = f"runs end to end: {spec.proven}" if spec.proven else "schema-tested only"

@@ -1,5 +1,5 @@
 """Accept an intended schema change: rewrite nodes/catalog_snapshot.json from the installed diffusers
-and this code (`tests/unit/test_snapshot.py` shows what changed), and record in
+and this code (`tests/unit/nodes/test_snapshot.py` shows what changed), and record in
 nodes/schema_history.json the earlier layout of every node whose saved shape changed, so canvas
 workflows saved with it keep loading (as a deprecated node; adapters/versions.py).
 
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="[snapshot] %(message)s")
-    sys.path.insert(0, str(REPO / "tests"))
-    import conftest  # noqa: F401  (imports the pack the way ComfyUI does)
+    from pack_import import import_pack
+
+    import_pack()
     from comfyui_modular_diffusers.nodes import history, snapshot
 
     data = snapshot.live_snapshot()

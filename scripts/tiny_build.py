@@ -1,13 +1,15 @@
-"""The shared part of every tiny-model builder (`scripts/build_tiny_*.py`): a seeded, offline,
-byte-identical build written to a staging folder and renamed into place, with a marker file that
-makes a second call return at once, plus the in-memory tokenizers the fixtures use.
+"""The shared part of every tiny-model build: a seeded, offline, byte-identical build written to a staging
+folder and renamed into place, with a marker file that makes a second call return at once, plus the
+in-memory tokenizers and the tiny text-encoder configs the recipes (scripts/tiny_recipes/) use.
 
-A builder supplies `write(target, seed)`, which constructs its seeded random components and
-`save_pretrained`s them into `target`; `build_folder` does the rest. Nothing here downloads.
+A caller supplies `write(target, seed)`, which constructs its seeded random components and
+`save_pretrained`s them into `target` (for the tiny models, `Recipe.write`; scripts/build_vega_sdxl.py has its
+own); `build_folder` does the rest. Nothing here downloads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,14 +31,15 @@ def read_marker(out_dir: Path) -> dict | None:
         return None
 
 
-def is_complete(out_dir: Path, seed: int, builder_version: int, kind: str | None = None) -> bool:
-    """True when `out_dir` holds a complete build of this kind, builder version and seed."""
+def is_complete(out_dir: Path, seed: int, builder_version: int, kind: str | None) -> bool:
+    """True when `out_dir` holds a complete build of this builder version and seed whose marker records
+    `kind` (None: a marker without a kind, as the SDXL one is)."""
     marker = read_marker(out_dir)
     if not isinstance(marker, dict):
         return False
     if marker.get("builder_version") != builder_version or marker.get("seed") != seed:
         return False
-    if kind is not None and marker.get("kind", kind) != kind:
+    if marker.get("kind") != kind:
         return False
     files = marker.get("files")
     if not isinstance(files, dict) or not files:
@@ -46,6 +49,15 @@ def is_complete(out_dir: Path, seed: int, builder_version: int, kind: str | None
         if not path.is_file() or path.stat().st_size != size:
             return False
     return True
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    """The sha256 of every file under `root`, by its POSIX path relative to `root`."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def normalize_permissions(root: Path) -> None:
@@ -72,13 +84,15 @@ def build_folder(
     kind: str,
     builder_version: int,
     write: Callable[[Path, int], None],
+    record_kind: bool = True,
 ) -> Path:
-    """Write a tiny model folder to `out_dir` (or keep it, when already built) and return its path.
+    """Write a tiny model folder to `out_dir` (or keep it, when already built) and return its path. The
+    marker records `kind` unless `record_kind` is false (the SDXL marker predates `kind`).
 
     Raises FileExistsError when `out_dir` exists, is not empty and was not made by a tiny builder.
     """
     out_dir = Path(out_dir).absolute()
-    if is_complete(out_dir, seed, builder_version, kind):
+    if is_complete(out_dir, seed, builder_version, kind if record_kind else None):
         logger.debug("%s already holds %s seed %d (builder v%d)", out_dir, kind, seed, builder_version)
         return out_dir
     if out_dir.exists() and not out_dir.is_dir():
@@ -98,7 +112,7 @@ def build_folder(
             if path.is_file()
         }
         marker = {"builder_version": builder_version, "seed": seed, "files": files}
-        if kind != "tiny-sdxl":  # the SDXL marker predates `kind`; keep its bytes unchanged
+        if record_kind:
             marker["kind"] = kind
         # Written last: a folder with a marker is a finished one.
         (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -135,22 +149,23 @@ def clip_tokenizer(model_max_length: int = 77):
     return CLIPTokenizer(vocab=byte_level_vocab(), merges=[], model_max_length=model_max_length)
 
 
-def run_builder_cli(name: str, build: Callable[..., Path], doc: str | None, argv: list[str] | None = None) -> int:
-    """The command line every builder shares: `python scripts/build_tiny_X.py OUT_DIR [--seed N]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out_dir", type=Path, help="folder to write (kept as is when already built)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random weights (default 0)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s")
-    try:
-        path = build(args.out_dir, seed=args.seed)
-    except FileExistsError as error:
-        logger.error("%s", error)
-        return 1
-    print(path)  # noqa: T201 - the command's output is the folder's path
-    return 0
+def clip_text_config(hidden_size: int = 32) -> dict:
+    """Keyword arguments of a tiny CLIP text encoder config for `clip_tokenizer()` (2 layers, 4 heads);
+    the projection (CLIPTextModelWithProjection's pooled output) is as wide as the hidden states."""
+    return dict(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=hidden_size,
+        intermediate_size=37,
+        layer_norm_eps=1e-5,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(byte_level_vocab()),
+        hidden_act="gelu",
+        projection_dim=hidden_size,
+        max_position_embeddings=77,
+    )
 
 
 def t5_vocab() -> list[tuple[str, float]]:
@@ -168,7 +183,9 @@ def t5_vocab() -> list[tuple[str, float]]:
 def t5_tokenizer(model_max_length: int = 512):
     """A T5 tokenizer (Unigram, `tokenizers`-backed) built in memory from `t5_vocab()`: no spiece.model
     or tokenizer.json to download. `save_pretrained` writes tokenizer.json and tokenizer_config.json,
-    which `T5TokenizerFast.from_pretrained` (the same class as T5Tokenizer in transformers 5) reads back."""
+    which `T5TokenizerFast.from_pretrained` (the same class as T5Tokenizer in transformers 5) reads back.
+    It also stands in for UMT5's tokenizer (google/umt5-xxl's is a T5 Unigram one too), which Wan's text
+    encoder step loads with `AutoTokenizer`."""
     from transformers import T5Tokenizer
 
     return T5Tokenizer(vocab=t5_vocab(), extra_ids=0, model_max_length=model_max_length)
@@ -193,3 +210,32 @@ def t5_encoder_config(tokenizer, d_model: int) -> dict:
         is_encoder_decoder=False,
         use_cache=False,
     )
+
+
+QWEN_CHAT_SPECIAL_TOKENS = ("<|im_start|>", "<|im_end|>")
+# The Qwen3 chat layout, minus everything the pipelines do not use (system prompts, tools, thinking).
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def qwen_tokenizer(model_max_length: int = 512):
+    """A Qwen2 BPE tokenizer over a byte-level vocabulary with no merges (one token per byte), plus
+    Qwen's chat special tokens and a minimal chat template (pipelines that encode prompts through
+    `apply_chat_template`, such as Z-Image, need one). Pad, eos and unk are <|endoftext|>."""
+    from transformers import Qwen2Tokenizer
+
+    vocab = byte_level_vocab()
+    for token in QWEN_CHAT_SPECIAL_TOKENS:
+        vocab[token] = len(vocab)
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=[],
+        model_max_length=model_max_length,
+        additional_special_tokens=list(QWEN_CHAT_SPECIAL_TOKENS),
+    )
+    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    return tokenizer

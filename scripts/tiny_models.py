@@ -1,31 +1,33 @@
 """Every tiny random-weight model the workflows, tests and demos use: folder name (as the shipped
-workflows name it in Load Diffusers Components) -> builder. Each builder is imported only when its
-model is built."""
+workflows name it in Load Diffusers Components) -> recipe (scripts/tiny_recipes/). Importing this imports
+no torch, diffusers or transformers; building a folder does, unless it is already built."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 from comfy_harness import TINY_MODEL as DEFAULT_MODEL  # the model the default workflow names
+from tiny_recipes import Recipe
+from tiny_recipes.flux import FLUX, FLUX_KONTEXT
+from tiny_recipes.sdxl import SDXL
+from tiny_recipes.wan import WAN, WAN22
+from tiny_recipes.z_image import Z_IMAGE
+
+RECIPES: dict[str, Recipe] = {recipe.kind: recipe for recipe in (SDXL, FLUX, FLUX_KONTEXT, WAN, WAN22, Z_IMAGE)}
+assert DEFAULT_MODEL in RECIPES, DEFAULT_MODEL
+
+# name -> build(out_dir) -> the folder's path (seed 0; kept as is when already built)
+TINY_MODELS: dict[str, Callable[[Path], Path]] = {name: recipe.build for name, recipe in RECIPES.items()}
 
 
-def _builder(module: str, function: str, **kwargs) -> Callable[[Path], Path]:
-    def build(out_dir: Path) -> Path:
-        return getattr(importlib.import_module(module), function)(out_dir, **kwargs)
+def build_tiny(name: str, out_dir: Path, seed: int = 0) -> Path:
+    """Write the tiny model `name` to `out_dir` (or keep it, when already built) and return its path.
 
-    return build
-
-
-TINY_MODELS: dict[str, Callable[[Path], Path]] = {
-    DEFAULT_MODEL: _builder("build_tiny_sdxl", "build_tiny_sdxl"),
-    "tiny-flux": _builder("build_tiny_flux", "build_tiny_flux"),
-    "tiny-flux-kontext": _builder("build_tiny_flux", "build_tiny_flux", kontext=True),
-    "tiny-wan": _builder("build_tiny_wan", "build_tiny_wan"),
-    "tiny-wan22": _builder("build_tiny_wan", "build_tiny_wan", wan22=True),
-    "tiny-z-image": _builder("build_tiny_z_image", "build_tiny_z_image"),
-}
+    Raises KeyError for an unknown name, FileExistsError when `out_dir` exists, is not empty and was not
+    made by a tiny-model builder.
+    """
+    return RECIPES[name].build(out_dir, seed=seed)
 
 
 def models_named_by(prompt: dict) -> list[str]:

@@ -30,6 +30,8 @@ STABLE_NAMES = {
     "MediaDefaults",
     "NameRule",
     "NodeLayout",
+    "SHOW_COMMON",
+    "SHOW_TYPED",
     "STATE",
     "SocketMapping",
     "StateType",
@@ -59,9 +61,10 @@ def test_the_api_names_are_the_contract():
     assert set(api.__all__) == STABLE_NAMES  # removing a name breaks other packs
     for name in api.__all__:
         assert getattr(api, name) is not None
-    assert api.API_VERSION == 1
+    assert api.API_VERSION == 2  # 2: socket_policy, SHOW_TYPED, SHOW_COMMON
     assert (api.STATE, api.COMPONENTS) == ("MDIFF_STATE", "MDIFF_COMPONENTS")
     assert api.BlockNodeDefinition is factory.BlockNodeDefinition and api.make_block_node is factory.make_block_node
+    assert api.BlockNodeDefinition.__dataclass_fields__["socket_policy"].default == api.SHOW_TYPED
     assert pack.api is api
     assert sys.modules[PACKAGE] is pack
 

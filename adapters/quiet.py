@@ -1,0 +1,55 @@
+"""Two diffusers warnings that every node run prints and that say nothing to a ComfyUI user, kept out of
+ComfyUI's log while the pack itself calls diffusers (every other diffusers warning stays).
+
+- "Guiders are currently an experimental feature ...": `BaseGuidance.__init__` logs it for every guider
+  made, and a node run makes two (its pipeline's default, and the copy that takes the node's scale).
+- "Component was not created using `ComponentSpec` ...": `update_components` logs it for the guider and
+  scheduler copies a node run hands to its pipeline.
+
+Both are plain `logger.warning` calls (never cached, unlike `warning_once`), on diffusers' module loggers,
+which do not propagate to ComfyUI's handlers; a filter on each of those two loggers drops exactly these
+records, and only while `known_benign_diffusers_lines_hidden()` is active in the running thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
+
+KNOWN_BENIGN = {
+    "diffusers.guiders.guider_utils": "Guiders are currently an experimental feature",
+    "diffusers.modular_pipelines.modular_pipeline_utils": "Component was not created using `ComponentSpec`",
+}
+
+_hiding: contextvars.ContextVar[bool] = contextvars.ContextVar("mdiff_hiding_benign_lines", default=False)
+
+
+class KnownBenignFilter(logging.Filter):
+    """Drops records that start with `prefix` while the pack hides known-benign lines."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_hiding.get() and str(record.msg).startswith(self.prefix))
+
+
+def install_filters() -> None:
+    """Once per logger: a second call adds no second filter."""
+    for name, prefix in KNOWN_BENIGN.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, KnownBenignFilter) for existing in logger.filters):
+            logger.addFilter(KnownBenignFilter(prefix))
+
+
+@contextlib.contextmanager
+def known_benign_diffusers_lines_hidden() -> Iterator[None]:
+    install_filters()
+    token = _hiding.set(True)
+    try:
+        yield
+    finally:
+        _hiding.reset(token)

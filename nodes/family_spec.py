@@ -1,0 +1,61 @@
+"""What the per-family table (`families.py`) can say about a family, and about one of its nodes.
+
+Every field is keyword-only: a table row reads `FamilySpec(label="Echo", class_node_names={...})`,
+never a row of unnamed dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..adapters.sockets import DEFAULT_MAPPING, SocketMapping
+from ..adapters.spec import NameRule
+from .naming import WORDS
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeOverride:
+    """Changes to one generated node (a released id, its widget list, ...). None: generated."""
+
+    node_id: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    inputs: Sequence[str] | None = None
+    outputs: Sequence[str] | None = None
+    fixed_inputs: Mapping[str, Any] = field(default_factory=dict)
+    component_inputs: Mapping[str, Mapping[str, NameRule]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FamilySpec:
+    """One family's entry.
+
+    `label`: the category (`Modular Diffusers/<label>`) and the first part of display names;
+    `class_labels`: readable names for its top-level blocks classes (`Flux Kontext`);
+    `class_node_names`: the second part of the name of a class without named workflows (`Generate`);
+    `words`: the family's own abbreviations in workflow and stage names, written out (`t2va`);
+    `latent_format`: a class name in `comfy.latent_formats`, for previews;
+    `preview_latents`: turns its in-loop latents into an image-shaped preview tensor;
+    `mapping`: its socket mapping (extra name rules); `fps`: the frame rate of its VIDEO output when the
+    state gives none; `proven`: what runs end to end in the tests on a tiny fixture ("" = schema-tested
+    only; the README's family table shows it); `nodes`: overrides of single nodes, by (class, workflow or
+    stage name).
+    """
+
+    label: str
+    class_labels: Mapping[str, str] = field(default_factory=dict)
+    class_node_names: Mapping[str, str] = field(default_factory=dict)
+    words: Mapping[str, str] = field(default_factory=dict)
+    latent_format: str | None = None
+    preview_latents: Callable[[Any, Any], Any] | None = None  # (latents, block_state) -> [B, C, (F,) H, W]
+    mapping: SocketMapping = DEFAULT_MAPPING
+    fps: float = 24.0
+    proven: str = ""
+    nodes: Mapping[tuple[str, str | None], NodeOverride] = field(default_factory=dict)
+
+    @property
+    def all_words(self) -> dict[str, str]:
+        """The generic words with the family's own."""
+        return {**WORDS, **self.words}

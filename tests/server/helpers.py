@@ -1,0 +1,97 @@
+"""What the server tests share: a server with the tiny models, reading its outputs, queueing from the
+page the way the Run button does, and what a loop's websocket `progress` messages must show.
+
+Progress: ComfyUI 0.3.75 sends every update. Newer ComfyUI throttles them (at least 100 ms and 0.5%
+apart; the first, the last and any update with a preview always go out), so there the check accepts a
+subset: first 1, last `steps`, strictly increasing. Both still catch a loop that reports nothing,
+reports too few steps or counts past its total.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import comfy.utils
+import numpy as np
+from comfy_harness import ComfyServer, comfyui_dir, make_base_directory
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_base(base: Path, tiny_model: Path) -> Path:
+    """A base directory holding this pack, every tiny model and ComfyUI's example image (`tiny_model`,
+    the SDXL folder, sits beside the others)."""
+    make_base_directory(base)
+    for model in tiny_model.parent.iterdir():
+        if model.is_dir() and not model.name.startswith("."):
+            (base / "models" / "diffusers" / model.name).symlink_to(model, target_is_directory=True)
+    (base / "input").mkdir(exist_ok=True)
+    shutil.copy(comfyui_dir() / "input" / "example.png", base / "input" / "example.png")
+    return base
+
+
+def start_server(
+    base: Path, tiny_model: Path, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+) -> ComfyServer:
+    """A server on a base directory made by `prepare_base`."""
+    prepare_base(base, tiny_model)
+    # One torch thread per process: the server and the test process share 2 cores, and
+    # oversubscribed OpenMP threads spin-wait (runs became 10-50x slower).
+    comfy = ComfyServer(base, extra_args=extra_args, env={"OMP_NUM_THREADS": "1", **(env or {})}).start()
+    logger.info("ComfyUI answered after %.1f s", comfy.start_seconds)
+    return comfy
+
+
+def saved_image(server, run, node_id: str) -> np.ndarray:
+    """The first image a Save Image node of a finished run wrote, as RGB pixels."""
+    assert run.status == "success", run.error() or run.history.get("status")
+    image = run.output(node_id)["images"][0]
+    path = server.base / "output" / image["subfolder"] / image["filename"]
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+# Queues the graph with app.queuePrompt (what the Run button calls), observing the server's answer.
+QUEUE_JS = """
+(async () => {
+  const api = app.api, original = api.queuePrompt;
+  let answer = null, failure = null;
+  api.queuePrompt = async function (...args) {
+    try { return (answer = await original.apply(this, args)); }
+    catch (error) { failure = error; throw error; }
+  };
+  try { await app.queuePrompt(0, 1); } finally { api.queuePrompt = original; }
+  if (failure) return { error: String(failure), response: failure.response ?? null };
+  return answer;
+})()
+"""
+
+
+def wait_for_history(client, prompt_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry = client.get(f"/api/history/{prompt_id}").get(prompt_id)
+        if entry and entry.get("status", {}).get("completed") is not None:
+            return entry
+        time.sleep(0.05)
+    raise AssertionError(f"prompt {prompt_id} queued from the page did not finish in {timeout} s")
+
+
+# Newest ComfyUI's ProgressBar.update_absolute throttles by time; 0.3.75's does not look at the clock.
+THROTTLED = "time" in inspect.getsource(comfy.utils.ProgressBar.update_absolute)
+
+
+def assert_counts_every_step(messages: list[dict], steps: int) -> None:
+    values = [message["value"] for message in messages]
+    assert values, "the loop reported no progress"
+    assert messages[-1]["max"] == steps, messages[-1]
+    if THROTTLED:
+        assert values[0] == 1 and values[-1] == steps, values
+        assert all(a < b for a, b in zip(values, values[1:], strict=False)), values
+    else:
+        assert values == list(range(1, steps + 1))

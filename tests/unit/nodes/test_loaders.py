@@ -1,0 +1,54 @@
+"""Load Diffusers Components: the folders it lists, what it refuses in validation, and the bundle it gives."""
+
+from __future__ import annotations
+
+import logging
+
+import comfy.latent_formats
+import folder_paths
+import pytest
+from comfyui_modular_diffusers.nodes import loaders
+
+
+@pytest.fixture
+def diffusers_folder(tmp_path, monkeypatch, tiny_model):
+    """A diffusers models folder holding the tiny SDXL (linked), a nested model and a folder without an index."""
+    root = tmp_path / "diffusers"
+    (root / "family").mkdir(parents=True)
+    (root / "tiny-sdxl").symlink_to(tiny_model, target_is_directory=True)
+    (root / "family" / "nested").mkdir()
+    (root / "family" / "nested" / "model_index.json").write_text("{}")
+    (root / "not-a-model").mkdir()
+    monkeypatch.setattr(folder_paths, "get_folder_paths", lambda name: [str(root)] if name == "diffusers" else [])
+    return root
+
+
+def test_model_folders_are_those_with_a_model_index(diffusers_folder):
+    assert list(loaders.model_folders()) == ["family/nested", "tiny-sdxl"]  # a model's own subfolders are not
+
+
+def test_validation_refuses_unknown_names_and_dtypes(diffusers_folder):
+    assert loaders.LoadComponents.validate_inputs(model="tiny-sdxl", dtype="float32") is True
+    assert "is not a diffusers folder" in loaders.LoadComponents.validate_inputs(model="../etc", dtype="float32")
+    assert "dtype: 'int8'" in loaders.LoadComponents.validate_inputs(model="tiny-sdxl", dtype="int8")
+    assert loaders.LoadComponents.validate_inputs(model=None, dtype=None) is True  # ComfyUI names missing ones
+
+
+def test_pickle_weights_are_found_where_no_safetensors_are(tmp_path):
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"")
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    (tmp_path / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"")
+    assert loaders.pickle_weights(tmp_path) == ["unet/diffusion_pytorch_model.bin"]
+
+
+def test_the_bundle_knows_its_family_and_previews(diffusers_folder, caplog):
+    with caplog.at_level(logging.INFO):
+        (bundle,) = loaders.LoadComponents.execute(model="tiny-sdxl", dtype="float32").args
+    assert bundle.family == "stable_diffusion_xl" and bundle.source == "tiny-sdxl"
+    assert isinstance(bundle.latent_format, comfy.latent_formats.SDXL)
+    assert {"unet", "vae", "text_encoder", "text_encoder_2"} <= set(bundle.patchers)
+    assert any(
+        "loaded" in record.getMessage() and "stable_diffusion_xl" in record.getMessage() for record in caplog.records
+    )
