@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 def _folder(init_file: str) -> tuple[str, str]:
     """A package's folder, as its parent resolved plus its own name: two links to one checkout are two
-    custom nodes for ComfyUI (the way tests/comfy_harness.py compares them)."""
+    custom nodes for ComfyUI (the way scripts/comfy_harness.py compares them)."""
     folder = os.path.dirname(os.path.abspath(init_file))
     return os.path.realpath(os.path.dirname(folder)), os.path.basename(folder)
 
