@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .socket_types import COMBO, IMAGE, VALUE
+from .socket_types import COMBO, IMAGE, VALUE, WIDGET_TYPES
 from .spec import SocketSpec
 
 MELLON = "mellon"
@@ -53,7 +53,13 @@ def apply_hint(spec: SocketSpec, hint: Mapping[str, Any]) -> SocketSpec:
     options = dict(spec.options)
     default = hint.get("value", hint.get("default"))
     choices = hint.get("options")
-    if isinstance(choices, (list, tuple)) and choices and all(isinstance(c, (str, int)) for c in choices):
+    widget_type = io_type in WIDGET_TYPES  # a dropdown stands for a plain value, never for a tensor or image
+    if (
+        widget_type
+        and isinstance(choices, (list, tuple))
+        and choices
+        and all(isinstance(c, (str, int)) for c in choices)
+    ):
         pick = default if default in choices else options.get("default")
         return dataclasses.replace(
             spec, io_type=COMBO, options={"options": list(choices), "default": pick if pick in choices else choices[0]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from comfyui_modular_diffusers.adapters.sockets import DEFAULT_MAPPING
 from diffusers.modular_pipelines import InputParam
 from diffusers.modular_pipelines.mellon_node_utils import MellonParam
@@ -39,6 +40,7 @@ def test_a_dropdown_of_options():
     assert result.is_widget
     first = spec("mode", {"options": [1, 2, 3]}, type_hint=int, default=9)
     assert first.options["default"] == 1  # a default that is not an option falls back to the first
+    assert spec("image", {"options": ["a", "b"]}, type_hint=torch.Tensor).io_type == "MDIFF_TENSOR"
 
 
 def test_textbox_seed_and_checkbox():
