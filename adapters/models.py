@@ -1,27 +1,35 @@
-"""Diffusers modules under ComfyUI's model management.
+"""Diffusers modules under ComfyUI's model management, as first-class ComfyUI models.
 
 ComfyUI's `ModelPatcher` sets `.device` on the model it manages, and every diffusers / transformers
 model has a read-only `device` property, so a raw diffusers model cannot be managed directly. Each
 module is therefore owned by a thin `ModuleHolder` that ComfyUI manages; weights are moved in place,
 so the diffusers pipeline that holds the same module sees them where ComfyUI put them.
 
-Modules are always loaded whole (`force_full_load=True`): ComfyUI's partial (low-VRAM) loading only
-knows how to stream its own `comfy.ops` layers and would silently leave plain torch layers behind.
+The module's leaf layers get ComfyUI's cast support (`comfy_layers.make_castable`), so ComfyUI loads it
+with its normal budget: whole when it fits, else partly, streaming the layers that do not fit from the
+offload device. `DiffusersPatcher` keeps what ComfyUI cannot stream (buffers, parameters of non-leaf
+modules and of leaves without cast support; all small) on the compute device after a partial load, and
+the module reports the holder's device as its own, so a pipeline puts its tensors on the compute device
+even when the module's first weight is still offloaded.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import comfy.model_management as mm
 import comfy.model_patcher
 import torch
 
+from .comfy_layers import make_castable
+
 logger = logging.getLogger(__name__)
 
 _holder_classes: dict[str, type] = {}
+_managed_classes: dict[type, type] = {}
 
 
 class ModuleHolder(torch.nn.Module):
@@ -43,17 +51,85 @@ def holder_class(module: torch.nn.Module) -> type[ModuleHolder]:
     return _holder_classes[name]
 
 
-def make_patcher(module: torch.nn.Module, latent_format: Any = None) -> comfy.model_patcher.ModelPatcher:
+class DiffusersPatcher(comfy.model_patcher.ModelPatcher):
+    """ComfyUI's patcher, plus: after a partial load, what ComfyUI cannot stream goes to the device too."""
+
+    def load(self, device_to=None, lowvram_model_memory=0, force_patch_weights=False, full_load=False):
+        super().load(device_to, lowvram_model_memory, force_patch_weights, full_load)
+        if device_to is not None and self.model.model_lowvram:
+            self.model.model_loaded_weight_memory += keep_on_device(self.model, device_to)
+
+
+def keep_on_device(model: torch.nn.Module, device: torch.device) -> int:
+    """Move the tensors ComfyUI's partial load leaves behind to `device`; returns their bytes."""
+    moved = 0
+    with torch.no_grad():
+        for layer, name, tensor, is_parameter in unstreamable(model):
+            moved += tensor.nelement() * tensor.element_size()
+            if tensor.device == device:
+                continue
+            if is_parameter:
+                moved_data = tensor.data.to(device)
+                if torch._has_compatible_shallow_copy_type(tensor, moved_data):  # what nn.Module._apply checks
+                    tensor.data = moved_data  # the same Parameter object, as `module.to()` keeps it
+                else:
+                    layer._parameters[name] = torch.nn.Parameter(moved_data, requires_grad=tensor.requires_grad)
+            else:
+                layer._buffers[name] = tensor.to(device)
+    return moved
+
+
+def unstreamable(model: torch.nn.Module) -> Iterator[tuple[torch.nn.Module, str, torch.Tensor, bool]]:
+    """(layer, name, tensor, is a parameter) for every buffer, and every parameter of a layer that ComfyUI
+    neither streams nor loaded whole (no cast support, or a non-leaf)."""
+    for layer in model.modules():
+        whole = getattr(layer, "comfy_patched_weights", False)
+        streamed = hasattr(layer, "comfy_cast_weights") and not any(True for _ in layer.children())
+        for name, parameter in layer.named_parameters(recurse=False):
+            if not streamed and not whole:
+                yield layer, name, parameter, True
+        for name, buffer in layer.named_buffers(recurse=False):
+            if buffer is not None and not whole:
+                yield layer, name, buffer, False
+
+
+def managed_class(cls: type) -> type:
+    """`cls` with `device` read from the holder ComfyUI manages (see the module docstring)."""
+    if cls not in _managed_classes:
+        namespace = {
+            "device": property(_holder_device),
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+        }
+        _managed_classes[cls] = type(cls.__name__, (cls,), namespace)
+    return _managed_classes[cls]
+
+
+def _holder_device(module: torch.nn.Module) -> torch.device:
+    holder = module.__dict__.get("_mdiff_holder")
+    holder = holder() if holder is not None else None
+    if holder is None:
+        return next(module.parameters()).device
+    return holder.device
+
+
+def make_patcher(module: torch.nn.Module, latent_format: Any = None) -> DiffusersPatcher:
+    """The module with ComfyUI's layers (in place), in a holder under a `DiffusersPatcher`."""
+    converted, left = make_castable(module)
+    logger.debug("%s: %d layers cast-capable, %d kept on the device", type(module).__name__, converted, left)
     load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
     holder = holder_class(module)(module, offload_device, latent_format)
-    return comfy.model_patcher.ModelPatcher(holder, load_device, offload_device)
+    module.__class__ = managed_class(type(module))
+    module.__dict__["_mdiff_holder"] = weakref.ref(holder)
+    return DiffusersPatcher(holder, load_device, offload_device)
 
 
 def load_models(patchers: Iterable[comfy.model_patcher.ModelPatcher]) -> None:
-    """Ask ComfyUI to put these modules on its compute device, evicting others if it needs room."""
+    """Ask ComfyUI to put these modules on its compute device with its normal budget (whole when they
+    fit, else partly), evicting other models if it needs room."""
     patchers = list(patchers)
     if patchers:
-        mm.load_models_gpu(patchers, force_full_load=True)
+        mm.load_models_gpu(patchers)
 
 
 def loaded_models() -> list[dict[str, Any]]:
@@ -70,6 +146,7 @@ def loaded_models() -> list[dict[str, Any]]:
                 "size_bytes": int(patcher.model_size()) if patcher is not None else 0,
                 # What is on the device now: less than the size for a partly loaded model.
                 "loaded_bytes": int(patcher.loaded_size()) if patcher is not None else 0,
+                "partly_loaded": bool(getattr(model, "model_lowvram", False)),
             }
         )
     return models
