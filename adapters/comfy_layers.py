@@ -15,15 +15,24 @@ the diffusers pipeline that holds the module keeps working with it.
 
 With casting off (a full load at the stored dtype) every converted layer runs torch's own forward, so
 results stay bit-identical; each call also checks ComfyUI's interrupt flag (`comfy.ops.run_every_op`).
+
+`store_weights(module, option)` stores the weights of the converted layers in fp8, the way ComfyUI's own
+UNet loader's weight dtypes do: ComfyUI's casting computes each layer in its input's dtype (the dtype
+the model was loaded in). Layers diffusers itself keeps in higher precision when it stores weights in
+fp8 (`enable_layerwise_casting`: its default skip patterns, the model's `_keep_in_fp32_modules` and
+`_skip_layerwise_casting_patterns`) and embeddings (whose output would come out in fp8) stay as they are.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+import comfy.model_management as mm
 import comfy.ops
 import torch
+from diffusers.hooks.layerwise_casting import DEFAULT_SKIP_MODULES_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +120,44 @@ def make_castable(module: torch.nn.Module) -> tuple[int, int]:
             layer.bias = None
         converted += 1
     return converted, left
+
+
+# ComfyUI's UNet-loader weight dtypes (`fast` computes fp8 matmuls where the device supports them).
+WEIGHT_DTYPES = {
+    "fp8_e4m3fn": torch.float8_e4m3fn,
+    "fp8_e4m3fn_fast": torch.float8_e4m3fn,
+    "fp8_e5m2": torch.float8_e5m2,
+}
+
+
+def skip_patterns(module: torch.nn.Module) -> tuple[str, ...]:
+    """The layer-name patterns diffusers keeps out of low-precision storage for this model."""
+    patterns = [*DEFAULT_SKIP_MODULES_PATTERN]
+    patterns += getattr(module, "_keep_in_fp32_modules", None) or []
+    patterns += getattr(module, "_skip_layerwise_casting_patterns", None) or []
+    return tuple(dict.fromkeys(patterns))
+
+
+def store_weights(module: torch.nn.Module, option: str, device: torch.device | None = None) -> int:
+    """Store the converted layers' weights in the `WEIGHT_DTYPES[option]` dtype (see the module docstring);
+    returns how many layers are stored so. Call `make_castable` first."""
+    dtype = WEIGHT_DTYPES[option]
+    fast = option.endswith("_fast") and mm.supports_fp8_compute(device) and hasattr(comfy.ops, "fp8_ops")
+    if option.endswith("_fast") and not fast:
+        logger.info("%s: %s without fp8 matmuls (the device has none): as fp8_e4m3fn", type(module).__name__, option)
+    skip = skip_patterns(module)
+    stored = 0
+    with torch.no_grad():
+        for name, layer in module.named_modules():
+            if not isinstance(layer, comfy.ops.CastWeightBiasOp) or isinstance(layer, torch.nn.Embedding):
+                continue
+            if any(re.search(pattern, name) for pattern in skip):
+                continue
+            for parameter in layer.parameters(recurse=False):
+                parameter.data = parameter.data.to(dtype)
+            layer.comfy_cast_weights = True  # ComfyUI casts it on every call, like its manual_cast ops
+            if fast and type(layer) is OPS.Linear:
+                layer.__class__ = comfy.ops.fp8_ops.Linear
+                layer.scale_weight = layer.scale_input = None
+            stored += 1
+    return stored

@@ -53,9 +53,12 @@ class ComponentsBundle:
         family: str | None = None,
         latent_format: Any = None,
         preview_latents: Callable[[Any, Any], Any] | None = None,
+        weight_dtypes: Mapping[str, str] | None = None,
     ) -> ComponentsBundle:
+        """`weight_dtypes`: component -> how its weights are stored (`comfy_layers.WEIGHT_DTYPES`)."""
+        weight_dtypes = weight_dtypes or {}
         patchers = {
-            name: make_patcher(component, latent_format)
+            name: make_patcher(component, latent_format, weight_dtypes.get(name))
             for name, component in pipeline.components.items()
             if isinstance(component, torch.nn.Module)
         }

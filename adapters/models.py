@@ -24,7 +24,7 @@ import comfy.model_management as mm
 import comfy.model_patcher
 import torch
 
-from .comfy_layers import make_castable
+from .comfy_layers import make_castable, store_weights
 
 logger = logging.getLogger(__name__)
 
@@ -94,15 +94,18 @@ def unstreamable(model: torch.nn.Module) -> Iterator[tuple[torch.nn.Module, str,
 
 
 def managed_class(cls: type) -> type:
-    """`cls` with `device` read from the holder ComfyUI manages (see the module docstring)."""
+    """`cls` with `device` read from the holder ComfyUI manages and `dtype` the compute dtype (see the
+    module docstring); pipelines read both to make their tensors."""
     if cls not in _managed_classes:
-        namespace = {
-            "device": property(_holder_device),
-            "__module__": cls.__module__,
-            "__qualname__": cls.__qualname__,
-        }
-        _managed_classes[cls] = type(cls.__name__, (cls,), namespace)
+        names = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}  # what logs and configs show
+        members = {"device": property(_holder_device), "dtype": property(_compute_dtype), **names}
+        _managed_classes[cls] = type(cls.__name__, (cls,), members)
     return _managed_classes[cls]
+
+
+def _compute_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The dtype a module stored in fp8 computes in, else its parameters' dtype (as diffusers reports it)."""
+    return module.__dict__.get("_mdiff_compute_dtype") or super(type(module), module).dtype
 
 
 def _holder_device(module: torch.nn.Module) -> torch.device:
@@ -113,11 +116,21 @@ def _holder_device(module: torch.nn.Module) -> torch.device:
     return holder.device
 
 
-def make_patcher(module: torch.nn.Module, latent_format: Any = None) -> DiffusersPatcher:
-    """The module with ComfyUI's layers (in place), in a holder under a `DiffusersPatcher`."""
+def make_patcher(
+    module: torch.nn.Module, latent_format: Any = None, weight_dtype: str | None = None
+) -> DiffusersPatcher:
+    """The module with ComfyUI's layers (in place; weights stored as `weight_dtype`, one of
+    `comfy_layers.WEIGHT_DTYPES`, when given), in a holder under a `DiffusersPatcher`."""
+    load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
+    compute_dtype = next(module.parameters()).dtype
     converted, left = make_castable(module)
     logger.debug("%s: %d layers cast-capable, %d kept on the device", type(module).__name__, converted, left)
-    load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
+    if weight_dtype is not None:
+        stored = store_weights(module, weight_dtype, load_device)
+        module.__dict__["_mdiff_compute_dtype"] = compute_dtype  # what `module.dtype` says from now on
+        logger.info(
+            "%s: %d layers stored as %s, computed in %s", type(module).__name__, stored, weight_dtype, compute_dtype
+        )
     holder = holder_class(module)(module, offload_device, latent_format)
     module.__class__ = managed_class(type(module))
     module.__dict__["_mdiff_holder"] = weakref.ref(holder)

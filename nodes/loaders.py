@@ -23,6 +23,20 @@ logger = logging.getLogger(__name__)
 FOLDER = "diffusers"
 INDEX_FILES = ("modular_model_index.json", "model_index.json")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DEFAULT = "default"  # weights stored in `dtype`
+DENOISER_DTYPES = (DEFAULT, "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2")  # ComfyUI's UNet loader's
+TEXT_ENCODER_DTYPES = (DEFAULT, "fp8_e4m3fn", "fp8_e5m2")
+# Which components each option applies to, by diffusers' component names (the same in every family).
+DENOISERS = ("unet", "transformer", "transformer_2", "transformer_3", "prior")
+TEXT_ENCODER_PREFIX = "text_encoder"
+WEIGHT_DTYPE_TOOLTIP = (
+    "How the denoiser's weights (UNet / transformer) are stored: default (in dtype), or fp8 like ComfyUI's "
+    "Load Diffusion Model: about half the memory of float16, computed in dtype layer by layer; _fast also "
+    "computes fp8 matmuls where the GPU supports them (else as fp8_e4m3fn)."
+)
+TEXT_ENCODER_DTYPE_TOOLTIP = (
+    "How the text encoders' weights are stored: default (in dtype), or fp8 (about half of float16)."
+)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 
 
@@ -88,6 +102,21 @@ class LoadComponents(io.ComfyNode):
                     optional=True,
                     tooltip="Also load .bin/.pt weights (pickle can run code). Only for folders you trust.",
                 ),
+                # Appended, so canvas files saved before they existed keep their values in place.
+                io.Combo.Input(
+                    "weight_dtype",
+                    options=list(DENOISER_DTYPES),
+                    default=DEFAULT,
+                    optional=True,
+                    tooltip=WEIGHT_DTYPE_TOOLTIP,
+                ),
+                io.Combo.Input(
+                    "text_encoder_weight_dtype",
+                    options=list(TEXT_ENCODER_DTYPES),
+                    default=DEFAULT,
+                    optional=True,
+                    tooltip=TEXT_ENCODER_DTYPE_TOOLTIP,
+                ),
             ],
             outputs=[
                 ComponentsType.Output(
@@ -99,7 +128,13 @@ class LoadComponents(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model: str | None = None, dtype: str | None = None) -> bool | str:
+    def validate_inputs(
+        cls,
+        model: str | None = None,
+        dtype: str | None = None,
+        weight_dtype: str | None = None,
+        text_encoder_weight_dtype: str | None = None,
+    ) -> bool | str:
         # ComfyUI 0.3.75 does not check V3 combo values itself, so an unknown or path-like name
         # would only fail when the node runs; rejected here, it never reaches the queue.
         if model is None or dtype is None:
@@ -112,20 +147,24 @@ class LoadComponents(io.ComfyNode):
             )
         if dtype not in DTYPES:
             return f"dtype: {dtype!r} is not one of {', '.join(DTYPES)}"
+        for name, value, options in (
+            ("weight_dtype", weight_dtype, DENOISER_DTYPES),
+            ("text_encoder_weight_dtype", text_encoder_weight_dtype, TEXT_ENCODER_DTYPES),
+        ):
+            if value is not None and value not in options:
+                return f"{name}: {value!r} is not one of {', '.join(options)}"
         return True
 
     @classmethod
-    def execute(cls, model: str, dtype: str, allow_pickle_weights: bool = False) -> io.NodeOutput:
-        folders = model_folders()
-        if model not in folders:
-            raise ValueError(f"Load Diffusers Components: no model folder named {model!r} (found: {list(folders)})")
-        folder = folders[model]
-        unsafe = pickle_weights(folder)
-        if unsafe and not allow_pickle_weights:
-            raise ValueError(
-                f"Load Diffusers Components: {model!r} has pickle weights without safetensors ({', '.join(unsafe)}); "
-                "enable allow_pickle_weights only if you trust this folder"
-            )
+    def execute(
+        cls,
+        model: str,
+        dtype: str,
+        allow_pickle_weights: bool = False,
+        weight_dtype: str = DEFAULT,
+        text_encoder_weight_dtype: str = DEFAULT,
+    ) -> io.NodeOutput:
+        folder = checked_folder(model, allow_pickle_weights)
         with known_benign_diffusers_lines_hidden():
             pipeline = ModularPipeline.from_pretrained(str(folder))
             # Skip index entries without a class ([null, null], e.g. an absent image encoder).
@@ -140,6 +179,30 @@ class LoadComponents(io.ComfyNode):
             family=family,
             latent_format=latent_format() if latent_format else None,
             preview_latents=spec.preview_latents if spec else None,
+            weight_dtypes=weight_dtypes(pipeline.components, weight_dtype, text_encoder_weight_dtype),
         )
         logger.info("loaded %r (family %s, %s)", bundle, family, type(pipeline).__name__)
         return io.NodeOutput(bundle)
+
+
+def checked_folder(model: str, allow_pickle_weights: bool) -> Path:
+    folders = model_folders()
+    if model not in folders:
+        raise ValueError(f"Load Diffusers Components: no model folder named {model!r} (found: {list(folders)})")
+    unsafe = pickle_weights(folders[model])
+    if unsafe and not allow_pickle_weights:
+        raise ValueError(
+            f"Load Diffusers Components: {model!r} has pickle weights without safetensors ({', '.join(unsafe)}); "
+            "enable allow_pickle_weights only if you trust this folder"
+        )
+    return folders[model]
+
+
+def weight_dtypes(components: dict, denoiser: str, text_encoders: str) -> dict[str, str]:
+    """Component -> how its weights are stored, for the options that are not the default."""
+    chosen = {}
+    for name in components:
+        option = denoiser if name in DENOISERS else text_encoders if name.startswith(TEXT_ENCODER_PREFIX) else DEFAULT
+        if option != DEFAULT:
+            chosen[name] = option
+    return chosen

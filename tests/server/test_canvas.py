@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from helpers import QUEUE_JS, wait_for_history
 from make_ui_workflows import api_names
 
 NAMES = api_names()
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHOW_STATE_TEXT = "batch_size: int = 12"  # what example_blocks_chain's MDiff_ShowState (node 4) reports
 
 # Opens a canvas workflow the way the Templates browser does: fetched from the server's template route.
@@ -175,3 +177,13 @@ def test_screenshot_of_a_loaded_workflow(page, tmp_path):
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) > 20_000, f"a {len(data)}-byte screenshot is too small to show a canvas"
+
+
+def test_a_canvas_file_saved_before_the_loaders_weight_dtypes_loads_with_their_defaults(page):
+    """Load Diffusers Components gained two widgets at the end (weight_dtype, text_encoder_weight_dtype): a
+    file saved with three widget values keeps them in place, and the new ones take their defaults."""
+    saved = json.loads((FIXTURES / "old_canvas" / "sdxl_text2image_before_weight_dtypes.json").read_text())
+    loader = next(node for node in saved["nodes"] if node["type"] == "MDiff_LoadComponents")
+    assert loader["widgets_values"] == ["tiny-sdxl", "float32", False]
+    page.evaluate(f"(async () => {{ await app.loadGraphData({json.dumps(saved)}, true, true, 'old'); }})()")
+    assert nodes_of(page.evaluate(PROMPT_JS)) == nodes_of(load_api_workflow("sdxl_text2image"))

@@ -73,3 +73,32 @@ def test_a_real_unet_and_text_encoder_are_bit_identical(sdxl):
         assert converted > 50
         assert torch.equal(sdxl.unet(sample, 500, text, added_cond_kwargs=added).sample, unet_before)
         assert torch.equal(sdxl.text_encoder(tokens).last_hidden_state, text_before)
+
+
+def test_fp8_storage_keeps_what_diffusers_keeps_in_precision(tiny_model):
+    from comfyui_modular_diffusers.adapters.comfy_layers import skip_patterns, store_weights
+
+    pipeline = ModularPipeline.from_pretrained(str(tiny_model))
+    pipeline.load_components(dtype=torch.float16)
+    unet = pipeline.unet
+    fp16_bytes = sum(t.nelement() * t.element_size() for t in unet.state_dict().values())
+    make_castable(unet)
+    stored = store_weights(unet, "fp8_e4m3fn")
+    fp8_bytes = sum(t.nelement() * t.element_size() for t in unet.state_dict().values())
+    assert stored > 40 and 0.45 < fp8_bytes / fp16_bytes < 0.55  # about half of fp16
+    assert "norm" in skip_patterns(unet)
+    dtypes = {name: layer.weight.dtype for name, layer in unet.named_modules() if hasattr(layer, "comfy_cast_weights")}
+    assert dtypes["down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q"] == torch.float8_e4m3fn
+    assert all(dtype == torch.float16 for name, dtype in dtypes.items() if "norm" in name)
+    assert unet.down_blocks[1].attentions[0].transformer_blocks[0].attn1.to_q.comfy_cast_weights is True
+
+
+def test_embeddings_never_go_to_fp8():
+    from comfyui_modular_diffusers.adapters.comfy_layers import store_weights
+
+    net = torch.nn.Sequential(torch.nn.Embedding(10, 8), torch.nn.Linear(8, 8))
+    make_castable(net)
+    assert store_weights(net, "fp8_e5m2") == 1
+    assert net[0].weight.dtype == torch.float32 and net[1].weight.dtype == torch.float8_e5m2
+    out = net(torch.tensor([[1, 2]]))  # computed in the input's dtype through ComfyUI's casting
+    assert out.dtype == torch.float32

@@ -106,3 +106,15 @@ def test_after_a_partial_load_what_comfyui_cannot_stream_is_on_the_device():
     devices = {layer.weight.device.type for layer in module.blocks}
     assert devices == {"cpu", "meta"}  # some Linear layers streamed (stay offloaded), some loaded
     assert patcher.loaded_size() < patcher.model_size()
+
+
+def test_a_module_stored_in_fp8_reports_its_compute_dtype(tiny_model):
+    pipeline = ModularPipeline.from_pretrained(str(tiny_model))
+    pipeline.load_components(dtype=torch.float32)
+    bundle = ComponentsBundle.from_pipeline(pipeline, "tiny-sdxl", weight_dtypes={"unet": "fp8_e4m3fn"})
+    unet = bundle.get("unet")
+    assert unet.dtype == torch.float32 and pipeline.dtype in (torch.float32,)  # what blocks make latents in
+    assert any(p.dtype == torch.float8_e4m3fn for p in unet.parameters())
+    assert type(unet).__name__ == "UNet2DConditionModel" and isinstance(unet, type(unet).__mro__[1])
+    assert bundle.get("vae").dtype == torch.float32  # untouched components report their own
+    assert bundle.patchers["unet"].model_size() < 0.3 * sum(p.nelement() * 4 for p in unet.parameters())

@@ -7,6 +7,7 @@ import logging
 import comfy.latent_formats
 import folder_paths
 import pytest
+import torch
 from comfyui_modular_diffusers.nodes import loaders
 
 
@@ -52,3 +53,24 @@ def test_the_bundle_knows_its_family_and_previews(diffusers_folder, caplog):
     assert any(
         "loaded" in record.getMessage() and "stable_diffusion_xl" in record.getMessage() for record in caplog.records
     )
+
+
+def test_weight_dtypes_apply_to_the_denoiser_and_the_text_encoders(diffusers_folder):
+    components = {"unet": 1, "transformer_2": 1, "text_encoder": 1, "text_encoder_2": 1, "vae": 1, "scheduler": 1}
+    assert loaders.weight_dtypes(components, "fp8_e4m3fn", "default") == {
+        "unet": "fp8_e4m3fn",
+        "transformer_2": "fp8_e4m3fn",
+    }
+    assert loaders.weight_dtypes(components, "default", "fp8_e5m2") == {
+        "text_encoder": "fp8_e5m2",
+        "text_encoder_2": "fp8_e5m2",
+    }
+    answer = loaders.LoadComponents.validate_inputs(model="tiny-sdxl", dtype="float32", weight_dtype="int4")
+    assert "weight_dtype: 'int4' is not one of default, fp8_e4m3fn" in answer
+    answer = loaders.LoadComponents.validate_inputs(
+        model="tiny-sdxl", dtype="float32", text_encoder_weight_dtype="fp8_e4m3fn_fast"
+    )
+    assert "text_encoder_weight_dtype" in answer  # the _fast matmuls are the denoiser's option only
+    (bundle,) = loaders.LoadComponents.execute(model="tiny-sdxl", dtype="float32", weight_dtype="fp8_e5m2").args
+    assert bundle.get("unet").down_blocks[1].attentions[0].proj_in.weight.dtype == torch.float8_e5m2
+    assert all(parameter.dtype == torch.float32 for parameter in bundle.get("text_encoder").parameters())
