@@ -11,6 +11,7 @@ timesteps, and a node that sets the timesteps hands the same scheduler state to 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,16 @@ class ComponentsBundle:
                 for tensor in [*component.parameters(), *component.buffers()]:
                     tensors.setdefault(id(tensor), tensor)
         return list(tensors.values())
+
+    def patched(self, patches: Mapping[str, tuple[dict, float]], label: str) -> ComponentsBundle:
+        """A new bundle whose components in `patches` (name -> (ComfyUI patches, strength)) are clones of
+        this bundle's patchers with the patches added: the models are shared, this bundle is unchanged."""
+        patchers = dict(self.patchers)
+        for name, (patch, strength) in patches.items():
+            clone = patchers[name].clone()
+            clone.add_patches(patch, strength)
+            patchers[name] = clone
+        return dataclasses.replace(self, patchers=patchers, source=f"{self.source} + {label}")
 
     def get(self, name: str) -> Any:
         return self.pipeline.components.get(name)

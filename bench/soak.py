@@ -331,19 +331,24 @@ def check(
 
 
 def start_servers(root: Path, count: int) -> list[ComfyServer]:
-    """`count` servers side by side, each with its own base folder holding the pack, every tiny model
-    and ComfyUI's example image (as tests/server/helpers.py `start_server` makes them)."""
+    """`count` servers side by side, each with its own base folder holding the pack, every tiny model,
+    the tiny LoRAs and ComfyUI's example image (as tests/server/helpers.py `start_server` makes them)."""
     sys.path.insert(0, str(REPO / "scripts"))
+    from tiny_loras import build_tiny_loras
     from tiny_models import TINY_MODELS
 
     models = root / "models"
     for name, build in TINY_MODELS.items():
         build(models / name)
+    loras = build_tiny_loras(models, root / "loras")
 
     def start(index: int) -> ComfyServer:
         base = make_base_directory(root / f"base{index}")
         for model in models.iterdir():
             (base / "models" / "diffusers" / model.name).symlink_to(model, target_is_directory=True)
+        (base / "models" / "loras").mkdir(parents=True, exist_ok=True)
+        for lora in loras:
+            (base / "models" / "loras" / lora.name).symlink_to(lora)
         (base / "input").mkdir(exist_ok=True)
         shutil.copy(comfyui_dir() / "input" / "example.png", base / "input" / "example.png")
         return ComfyServer(base, env={"OMP_NUM_THREADS": "1"}).start()

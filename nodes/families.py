@@ -24,6 +24,7 @@ FAMILIES: dict[str, FamilySpec] = {
         label="Flux",
         class_labels={"FluxAutoBlocks": "Flux", "FluxKontextAutoBlocks": "Flux Kontext"},
         latent_format="Flux",
+        lora_signs=("double_blocks", "single_blocks", "single_transformer_blocks"),
         proven="Flux text2image (tiny-flux); Flux Kontext image_conditioned (tiny-flux-kontext)",
         preview_latents=previews.unpack_2x2_patches,
     ),
@@ -93,6 +94,7 @@ FAMILIES: dict[str, FamilySpec] = {
         label="SDXL",
         class_labels={"StableDiffusionXLAutoBlocks": "SDXL"},
         latent_format="SDXL",
+        lora_signs=("lora_unet_", "unet.", "lora_te1_", "lora_te2_"),
         nodes=sdxl_nodes(),
         proven="text2image, image2image (tiny-sdxl)",
     ),
@@ -113,6 +115,7 @@ FAMILIES: dict[str, FamilySpec] = {
         },
         latent_format="Wan21",
         fps=16.0,
+        lora_signs=("blocks.0.cross_attn", "blocks.0.self_attn", "blocks.0.ffn"),
         words={"flf2v": "First/Last Frame to Video"},
         proven="Wan 2.1 text-to-video (tiny-wan); Wan 2.2 text-to-video, two transformers (tiny-wan22)",
     ),
@@ -133,3 +136,11 @@ FAMILIES: dict[str, FamilySpec] = {
 def family_spec(family: str) -> FamilySpec:
     """The family's table entry, or the generic one (its label made from the folder name)."""
     return FAMILIES.get(family) or FamilySpec(label=readable(family))
+
+
+def lora_family(keys: list[str]) -> str | None:
+    """The family a LoRA's keys look made for (its label), by the table's `lora_signs`."""
+    for spec in FAMILIES.values():
+        if any(sign in key for sign in spec.lora_signs for key in keys):
+            return spec.label
+    return None

@@ -40,8 +40,9 @@ class FamilySpec:
     `preview_latents`: turns its in-loop latents into an image-shaped preview tensor;
     `mapping`: its socket mapping (extra name rules); `fps`: the frame rate of its VIDEO output when the
     state gives none; `proven`: what runs end to end in the tests on a tiny fixture ("" = schema-tested
-    only; the README's family table shows it); `nodes`: overrides of single nodes, by (class, workflow or
-    stage name).
+    only; the README's family table shows it); `lora_signs`: key fragments that tell a LoRA file made for
+    this family (to name it when a LoRA fits no module of a bundle); `nodes`: overrides of single nodes,
+    by (class, workflow or stage name).
     """
 
     label: str
@@ -53,6 +54,7 @@ class FamilySpec:
     mapping: SocketMapping = DEFAULT_MAPPING
     fps: float = 24.0
     proven: str = ""
+    lora_signs: tuple[str, ...] = ()
     nodes: Mapping[tuple[str, str | None], NodeOverride] = field(default_factory=dict)
 
     @property

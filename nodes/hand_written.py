@@ -7,6 +7,7 @@ from comfy_api.latest import io
 
 from .examples import EXAMPLE_NODES
 from .loaders import LoadComponents
+from .lora import LoraLoader
 from .state import SetStateValues, ShowState
 
-HAND_WRITTEN_NODES: list[type[io.ComfyNode]] = [LoadComponents, ShowState, SetStateValues, *EXAMPLE_NODES]
+HAND_WRITTEN_NODES: list[type[io.ComfyNode]] = [LoadComponents, LoraLoader, ShowState, SetStateValues, *EXAMPLE_NODES]

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from comfy_harness import ComfyServer, comfyui_dir, load_api_workflow
+from tiny_loras import build_tiny_loras, loras_named_by
 from tiny_models import TINY_MODELS, models_named_by
 
 logger = logging.getLogger("main_job")
@@ -107,6 +108,8 @@ def main() -> int:
         models_dir = (server.base or comfyui_dir()) / "models" / "diffusers"
         for name in models_named_by(prompt):  # the tiny models the workflow loads, built once
             logger.info("tiny model: %s", TINY_MODELS[name](models_dir / name))
+        if loras_named_by(prompt):  # and the tiny LoRAs it applies
+            build_tiny_loras(models_dir, models_dir.parent / "loras")
         return run_job(server, prompt, args.workflow, serve=not args.exit)
     except (StopRequested, KeyboardInterrupt) as stop:
         signum = stop.signum if isinstance(stop, StopRequested) else signal.SIGINT

@@ -20,17 +20,21 @@ import comfy.utils
 import numpy as np
 from comfy_harness import ComfyServer, comfyui_dir, make_base_directory
 from PIL import Image
+from tiny_loras import build_tiny_loras
 
 logger = logging.getLogger(__name__)
 
 
 def prepare_base(base: Path, tiny_model: Path) -> Path:
-    """A base directory holding this pack, every tiny model and ComfyUI's example image (`tiny_model`,
-    the SDXL folder, sits beside the others)."""
+    """A base directory holding this pack, every tiny model, the tiny LoRAs and ComfyUI's example image
+    (`tiny_model`, the SDXL folder, sits beside the others; the LoRAs are built once beside them)."""
     make_base_directory(base)
     for model in tiny_model.parent.iterdir():
         if model.is_dir() and not model.name.startswith("."):
             (base / "models" / "diffusers" / model.name).symlink_to(model, target_is_directory=True)
+    (base / "models" / "loras").mkdir(parents=True, exist_ok=True)
+    for lora in build_tiny_loras(tiny_model.parent, tiny_model.parent / ".loras"):
+        (base / "models" / "loras" / lora.name).symlink_to(lora)
     (base / "input").mkdir(exist_ok=True)
     shutil.copy(comfyui_dir() / "input" / "example.png", base / "input" / "example.png")
     return base

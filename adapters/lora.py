@@ -1,0 +1,137 @@
+"""LoRA files on diffusers modules through ComfyUI's patcher: diffusers reads the formats, ComfyUI patches.
+
+1. The family's own diffusers LoRA mixin reads the file (`lora_state_dict`: diffusers/PEFT, kohya, and the
+   other formats diffusers converts), and diffusers' converters put each component's part in PEFT naming,
+   exactly as `load_lora_weights` prepares it before handing it to PEFT.
+2. The alphas diffusers reads (kohya `network_alphas`, PEFT metadata `lora_alpha` / `alpha_pattern`) become
+   ComfyUI's `<module>.alpha` keys; without one a module's scale is 1 (alpha = rank), as in diffusers.
+3. `comfy.lora.load_lora` turns it into patches on the module's state-dict keys (`module.<key>.weight` in
+   the holder ComfyUI manages), and `ModelPatcher.add_patches` on a clone of the component's patcher applies
+   them the way ComfyUI applies a LoRA to its own models: patched when loaded, or per layer while streamed;
+   LoRA, LoHa, LoKr and the other adapters ComfyUI reads. The original patcher, and every branch using it,
+   is untouched; loading it again restores the weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import comfy.lora
+import torch
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import (
+    convert_state_dict_to_diffusers,
+    convert_state_dict_to_peft,
+    convert_unet_state_dict_to_peft,
+)
+
+logger = logging.getLogger(__name__)
+
+# Where a LoRA key's module path ends: `<path>.lora_A.weight`, `<path>.alpha`, `<path>.lokr_w1`, ...
+ADAPTER_SUFFIX = re.compile(
+    r"\.(?:lora_[AB]|lora_down|lora_up|alpha|lokr_\w+|hada_\w+|diff|diff_b|dora_scale|lora_magnitude_vector)(?:\.|$)"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoraFile:
+    """A LoRA file read by a family's mixin: per component, ComfyUI-format weights (PEFT names + alphas)."""
+
+    components: Mapping[str, dict[str, torch.Tensor]]
+    unmatched: list[str] = field(default_factory=list)  # keys of the file no component takes
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.components.values())
+
+
+def read_lora(mixin: type, path: str, modules: Mapping[str, torch.nn.Module]) -> LoraFile:
+    """`path` read and converted by `mixin` (the bundle's pipeline class) for the components in `modules`."""
+    state_dict, alphas, metadata = _lora_state_dict(mixin, path, modules)
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    taken: set[str] = set()
+    for name in getattr(mixin, "_lora_loadable_modules", None) or []:
+        if name not in modules:
+            continue
+        keys = {key for key in state_dict if key.startswith(f"{name}.")}
+        taken |= keys
+        # Alphas converted with the weights they belong to (diffusers infers a format from the whole set).
+        raw = {**_strip(state_dict, name), **{k: torch.tensor(float(v)) for k, v in _strip(alphas, name).items()}}
+        parts[name] = _alphas_as_comfyui(_peft_names(raw, modules[name]), _strip(metadata, name))
+    return LoraFile(components=parts, unmatched=sorted(set(state_dict) - taken))
+
+
+def _lora_state_dict(mixin: type, path: str, modules: Mapping[str, torch.nn.Module]) -> tuple[dict, dict, dict]:
+    """(state dict, alphas, metadata), whatever combination this mixin's `lora_state_dict` returns."""
+    accepted = inspect.signature(mixin.lora_state_dict).parameters
+    kwargs: dict[str, Any] = {"return_lora_metadata": True}
+    if "return_alphas" in accepted:
+        kwargs["return_alphas"] = True
+    if "unet" in modules:  # kohya files in the original (SGM) layout need the UNet's config to convert
+        kwargs["unet_config"] = modules["unet"].config
+    result = mixin.lora_state_dict(path, **kwargs)
+    result = result if isinstance(result, tuple) else (result,)
+    state_dict = result[0]
+    alphas = result[1] if len(result) == 3 else None
+    metadata = result[-1] if len(result) > 1 else None
+    return dict(state_dict), dict(alphas or {}), dict(metadata or {})
+
+
+def _strip(mapping: Mapping[str, Any], name: str) -> dict[str, Any]:
+    return {key.removeprefix(f"{name}."): value for key, value in mapping.items() if key.startswith(f"{name}.")}
+
+
+def _peft_names(part: dict[str, Any], module: torch.nn.Module) -> dict[str, Any]:
+    """What diffusers does to a component's part before PEFT sees it (`load_lora_adapter`, and
+    `_load_lora_into_text_encoder` for transformers models)."""
+    if not part:
+        return part
+    if isinstance(module, ModelMixin):
+        return part if any("lora_A" in key for key in part) else convert_unet_state_dict_to_peft(part)
+    part = convert_state_dict_to_peft(convert_state_dict_to_diffusers(part))
+    if not hasattr(module, "text_model"):  # LoRA files still name CLIP's `text_model.` level
+        part = {key.removeprefix("text_model."): value for key, value in part.items()}
+    return part
+
+
+def _alphas_as_comfyui(part: dict[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Alphas as ComfyUI reads them (`<module>.alpha`): kohya's converted `network_alphas`
+    (`<module>.lora_A.weight.alpha`), else PEFT metadata's `lora_alpha` / `alpha_pattern`; none: scale 1."""
+    out = {key: value for key, value in part.items() if not key.endswith(".alpha")}
+    for key, value in part.items():
+        if key.endswith(".alpha"):
+            out[f"{ADAPTER_SUFFIX.split(key)[0]}.alpha"] = value
+    if metadata.get("lora_alpha") is not None and not any(key.endswith(".alpha") for key in out):
+        patterns = metadata.get("alpha_pattern") or {}
+        for path in {ADAPTER_SUFFIX.split(key)[0] for key in out if ".lora_A" in key}:
+            out[f"{path}.alpha"] = torch.tensor(float(_pattern_value(path, patterns, metadata["lora_alpha"])))
+    return out
+
+
+def _pattern_value(path: str, patterns: Mapping[str, Any], default: Any) -> Any:
+    """PEFT's `alpha_pattern` rule: a key matches a module whose name ends with it."""
+    for pattern, value in patterns.items():
+        if re.match(rf"(.*\.)?({pattern})$", path):
+            return value
+    return default
+
+
+def module_key_map(holder: torch.nn.Module) -> dict[str, str]:
+    """LoRA module path -> the holder's state-dict key of its weight (`module.<path>.weight`)."""
+    keys = {}
+    for key in holder.state_dict():
+        if key.startswith("module.") and key.endswith(".weight"):
+            keys[key.removeprefix("module.").removesuffix(".weight")] = key
+    return keys
+
+
+def patches_for(part: Mapping[str, torch.Tensor], key_map: Mapping[str, str]) -> tuple[dict, list[str]]:
+    """ComfyUI's patches for one component's part, and the part's keys no module of it has."""
+    matched = {key: value for key, value in part.items() if ADAPTER_SUFFIX.split(key)[0] in key_map}
+    missing = sorted(set(part) - set(matched))
+    return comfy.lora.load_lora(matched, dict(key_map), log_missing=False), missing
