@@ -1,10 +1,13 @@
-"""Opt-in batched guidance: the conditional and unconditional passes of a guider as ONE model call.
+"""Batched guidance: the conditional and unconditional passes of a guider as ONE model call.
 
 Diffusers' loop denoisers run every batch a guider prepares as its own model call, so classifier-free
 guidance costs two denoiser passes per step (ComfyUI's sampler runs both as one batch of two; that is
-the whole per-step gap measured in docs/benchmarks.md). With `MDIFF_BATCHED_GUIDANCE=1` in ComfyUI's
-environment (read once, at import), `prepare_components` turns each node's own copy of a guider into
-its batched version, for every family alike (nothing here knows one):
+the whole per-step gap measured in docs/benchmarks.md). `prepare_components` turns each node's own copy
+of a guider into its batched version when `MDIFF_BATCHED_GUIDANCE` (read once, at import; `mode_from`)
+allows it: by default (`auto`) for the families the table marks as proven on a fixture, with `1` for
+every family, with `0` never. Each step then runs batched only when the device's free memory allows the
+merged call, by ComfyUI's own rule for batching conds (`memory_allows`); else its two passes run one by
+one. Nothing here knows a family:
 
 - `prepare_inputs` / `prepare_inputs_from_block_state` call the guider's own; when it returns exactly
   two batches (conditional, unconditional), the guider does not touch the model per pass (its class
@@ -32,15 +35,18 @@ its batched version, for every family alike (nothing here knows one):
 Everything else is the guider itself: the batched guider is the same object with a subclass of its own
 class (`isinstance`, `config`, `set_state`, `num_conditions`, `from_config`, `deepcopy` all unchanged).
 Results are close to, not bit-identical with, two separate passes (batched kernels sum in another
-order; list inputs of different lengths, e.g. captions, are padded to the longest). Off by default.
+order; list inputs of different lengths, e.g. captions, are padded to the longest); the parity tests
+therefore run with `MDIFF_BATCHED_GUIDANCE=0`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from typing import Any
 
+import comfy.model_management as mm
 import torch
 from diffusers.guiders.guider_utils import BaseGuidance
 from diffusers.modular_pipelines import BlockState
@@ -49,8 +55,26 @@ from torch.utils.hooks import RemovableHandle
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "MDIFF_BATCHED_GUIDANCE"
-ENABLED = os.environ.get(ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+AUTO, ON, OFF = "auto", "on", "off"
 MERGED_IDENTIFIER = "mdiff_batched_guidance"
+# ComfyUI's estimate of a model call's memory (comfy/model_base.py `BaseModel.memory_required`, its
+# default `memory_usage_factor`), and the margin its samplers ask for before batching conds.
+MEMORY_USAGE_FACTOR = 2.0
+MEMORY_MARGIN = 1.5
+
+
+def mode_from(value: str | None) -> str:
+    """`MDIFF_BATCHED_GUIDANCE`: unset or `auto` batches the families proven on a fixture, 1/true/yes/on
+    every family, 0/false/no/off none (read once, at import)."""
+    value = (value or "").strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return ON
+    if value in {"0", "false", "no", "off"}:
+        return OFF
+    return AUTO
+
+
+MODE = mode_from(os.environ.get(ENV_VAR))
 
 _IDENTIFIER = BaseGuidance._identifier_key
 
@@ -134,18 +158,22 @@ class BatchedGuidance:
     _mdiff_mergeable: bool = False  # set per class: the guider does not change the model per pass
 
     def prepare_inputs(self, *args: Any, **kwargs: Any) -> list[BlockState]:
-        return self._mdiff_merge(super().prepare_inputs(*args, **kwargs))  # type: ignore[misc]
+        return self._mdiff_merge(super().prepare_inputs(*args, **kwargs), None)  # type: ignore[misc]
 
     def prepare_inputs_from_block_state(self, *args: Any, **kwargs: Any) -> list[BlockState]:
-        return self._mdiff_merge(super().prepare_inputs_from_block_state(*args, **kwargs))  # type: ignore[misc]
+        batches = super().prepare_inputs_from_block_state(*args, **kwargs)  # type: ignore[misc]
+        return self._mdiff_merge(batches, args[0] if args else kwargs.get("data"))
 
-    def _mdiff_merge(self, batches: list[BlockState]) -> list[BlockState]:
+    def _mdiff_merge(self, batches: list[BlockState], block_state: Any) -> list[BlockState]:
         self._mdiff_reset()
         if not self._mdiff_mergeable or len(batches) != 2:
             return batches
         merged = merge_batches(*batches)
         if merged is None:
             logger.debug("batched guidance: the guider's batches cannot be merged, running them one by one")
+            return batches
+        if not memory_allows(merged[0], merged[1], getattr(block_state, "latents", None)):
+            logger.debug("batched guidance: not enough free memory for one call of 2 x %d, two calls", merged[1])
             return batches
         self._mdiff_merged, self._mdiff_size = merged
         self._mdiff_originals = (batches[0], batches[1])
@@ -192,7 +220,7 @@ class BatchedGuidance:
                 shape = tuple(prediction.shape) if isinstance(prediction, torch.Tensor) else type(prediction).__name__
                 raise RuntimeError(
                     f"batched guidance ({ENV_VAR}): the model gave noise_pred {shape} for a merged batch of "
-                    f"{2 * size}; this denoiser cannot run batched, unset {ENV_VAR}"
+                    f"{2 * size}; this denoiser cannot run batched, set {ENV_VAR}=0"
                 )
             originals[0].noise_pred, originals[1].noise_pred = prediction[:size], prediction[size:]
             data = list(originals)
@@ -229,16 +257,38 @@ def unbatch_guider(guider: Any) -> Any:
     return guider
 
 
+def memory_allows(merged: BlockState, size: int, latents: Any) -> bool:
+    """ComfyUI's rule for batching conds (comfy/samplers.py): the model's estimated need for the merged
+    call, with a margin, fits the device's free memory. The need is ComfyUI's estimate for a model of
+    unknown kind from the latents' shape (else the largest merged tensor's)."""
+    sample = latents if isinstance(latents, torch.Tensor) else _largest_tensor(merged)
+    if sample is None:
+        return True
+    area = 2 * size * math.prod(sample.shape[2:] if sample.ndim > 2 else sample.shape[1:2])
+    if mm.xformers_enabled() or mm.pytorch_attention_flash_attention():
+        need = area * mm.dtype_size(sample.dtype) * 0.01 * MEMORY_USAGE_FACTOR * 1024 * 1024
+    else:
+        need = area * 0.15 * MEMORY_USAGE_FACTOR * 1024 * 1024
+    return need * MEMORY_MARGIN < mm.get_free_memory(sample.device)
+
+
+def _largest_tensor(batch: BlockState) -> torch.Tensor | None:
+    tensors = [value for value in batch.as_dict().values() if isinstance(value, torch.Tensor) and value.ndim > 0]
+    return max(tensors, key=lambda tensor: tensor.numel(), default=None)
+
+
 # Components that a loop calls with the guider's inputs besides the model handed to `prepare_models`:
 # their calls would not get the repeated inputs, so a pipeline with one runs unbatched.
 SECOND_MODELS = ("controlnet",)
 
 
-def batch_guider_if_enabled(component: Any, component_names: Any = ()) -> Any:
-    """`batch_guider` when the server runs with `MDIFF_BATCHED_GUIDANCE=1` and none of the run's
-    components (`component_names`: those it has) is a second model called per pass (a ControlNet),
-    else the plain guider."""
-    if ENABLED and not any(kind in name for name in component_names for kind in SECOND_MODELS):
+def batch_guider_if_enabled(component: Any, component_names: Any = (), proven: bool = False) -> Any:
+    """`batch_guider` when the mode allows it (`auto`: for a family `proven` on a fixture; `on`: any)
+    and none of the run's components (`component_names`: those it has) is a second model called per pass
+    (a ControlNet), else the plain guider. Whether a step then runs batched is decided per step, by
+    memory (`memory_allows`)."""
+    allowed = MODE == ON or (MODE == AUTO and proven)
+    if allowed and not any(kind in name for name in component_names for kind in SECOND_MODELS):
         return batch_guider(component)
     return unbatch_guider(component)
 

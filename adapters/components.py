@@ -44,6 +44,7 @@ class ComponentsBundle:
     latent_format: Any = None  # a comfy.latent_formats instance, for previews
     preview_latents: Callable[[Any, Any], Any] | None = None  # (latents, block_state) -> image-shaped latents
     patchers: dict[str, Any] = field(default_factory=dict)
+    batched_guidance_proven: bool = False  # the family runs batched guidance by default (`batched_guidance`)
 
     @classmethod
     def from_pipeline(
@@ -55,6 +56,7 @@ class ComponentsBundle:
         latent_format: Any = None,
         preview_latents: Callable[[Any, Any], Any] | None = None,
         weight_dtypes: Mapping[str, str] | None = None,
+        batched_guidance_proven: bool = False,
     ) -> ComponentsBundle:
         """`weight_dtypes`: component -> how its weights are stored (`comfy_layers.WEIGHT_DTYPES`)."""
         weight_dtypes = weight_dtypes or {}
@@ -63,7 +65,15 @@ class ComponentsBundle:
             for name, component in pipeline.components.items()
             if isinstance(component, torch.nn.Module)
         }
-        return cls(pipeline, source, family, latent_format, preview_latents, patchers)
+        return cls(
+            pipeline=pipeline,
+            source=source,
+            family=family,
+            latent_format=latent_format,
+            preview_latents=preview_latents,
+            patchers=patchers,
+            batched_guidance_proven=batched_guidance_proven,
+        )
 
     def _comfy_cache_tensors(self) -> list[torch.Tensor]:
         """The weights this output holds, so ComfyUI's RAM-pressure cache (newest ComfyUI) sizes the
@@ -129,10 +139,11 @@ def prepare_components(
             value = type(value).from_config(value.config, **overrides) if overrides else copy.deepcopy(value)
             scoped[name] = value
         components[name] = value
+    proven = bool(bundle and bundle.batched_guidance_proven)
     for value in scoped.values():
-        # Opt-in: MDIFF_BATCHED_GUIDANCE=1 (adapters/batched_guidance.py); in place, on this run's copy.
+        # By default for proven families (adapters/batched_guidance.py); in place, on this run's copy.
         # Judged on the components this run has (a ControlNet branch without a ControlNet model is no reason).
-        batch_guider_if_enabled(value, components)
+        batch_guider_if_enabled(value, components, proven)
     if bundle is not None:
         # Model settings from the folder's index (e.g. the step at which a second denoiser takes over),
         # which a pipeline made from the block alone would have at the block's defaults.

@@ -95,6 +95,7 @@ FAMILIES: dict[str, FamilySpec] = {
         class_labels={"StableDiffusionXLAutoBlocks": "SDXL"},
         latent_format="SDXL",
         lora_signs=("lora_unet_", "unet.", "lora_te1_", "lora_te2_"),
+        batched_guidance=True,
         nodes=sdxl_nodes(),
         proven="text2image, image2image (tiny-sdxl)",
     ),
@@ -129,6 +130,7 @@ FAMILIES: dict[str, FamilySpec] = {
         class_labels={"ZImageAutoBlocks": "Z-Image"},
         latent_format="Flux",
         proven="text2image (tiny-z-image)",
+        batched_guidance=True,
     ),
 }
 

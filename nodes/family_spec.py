@@ -40,9 +40,10 @@ class FamilySpec:
     `preview_latents`: turns its in-loop latents into an image-shaped preview tensor;
     `mapping`: its socket mapping (extra name rules); `fps`: the frame rate of its VIDEO output when the
     state gives none; `proven`: what runs end to end in the tests on a tiny fixture ("" = schema-tested
-    only; the README's family table shows it); `lora_signs`: key fragments that tell a LoRA file made for
-    this family (to name it when a LoRA fits no module of a bundle); `nodes`: overrides of single nodes,
-    by (class, workflow or stage name).
+    only; the README's family table shows it); `batched_guidance`: a guider's two passes run as one
+    model call by default (proven on its fixture: tests/unit/adapters/test_batched_guidance.py);
+    `lora_signs`: key fragments that tell a LoRA file made for this family (to name it when a LoRA fits
+    no module of a bundle); `nodes`: overrides of single nodes, by (class, workflow or stage name).
     """
 
     label: str
@@ -54,6 +55,7 @@ class FamilySpec:
     mapping: SocketMapping = DEFAULT_MAPPING
     fps: float = 24.0
     proven: str = ""
+    batched_guidance: bool = False
     lora_signs: tuple[str, ...] = ()
     nodes: Mapping[tuple[str, str | None], NodeOverride] = field(default_factory=dict)
 

@@ -180,6 +180,7 @@ class LoadComponents(io.ComfyNode):
             latent_format=latent_format() if latent_format else None,
             preview_latents=spec.preview_latents if spec else None,
             weight_dtypes=weight_dtypes(pipeline.components, weight_dtype, text_encoder_weight_dtype),
+            batched_guidance_proven=bool(spec and spec.batched_guidance),
         )
         logger.info("loaded %r (family %s, %s)", bundle, family, type(pipeline).__name__)
         return io.NodeOutput(bundle)

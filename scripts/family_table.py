@@ -40,6 +40,8 @@ def table() -> str:
         classes = sorted({item.class_name for item in items})
         workflows = sorted({item.name for item in items if item.kind == "workflow"})
         status = f"runs end to end: {spec.proven}" if spec.proven else "schema-tested only"
+        if spec.batched_guidance:
+            status += "; batched guidance by default"
         lines.append(
             f"| `{family}` | {spec.label} | {', '.join(classes)} | {len(items)} | "
             f"{', '.join(workflows) or '(whole class)'} | {status} |"

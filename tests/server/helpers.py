@@ -47,7 +47,10 @@ def start_server(
     prepare_base(base, tiny_model)
     # One torch thread per process: the server and the test process share 2 cores, and
     # oversubscribed OpenMP threads spin-wait (runs became 10-50x slower).
-    comfy = ComfyServer(base, extra_args=extra_args, env={"OMP_NUM_THREADS": "1", **(env or {})}).start()
+    # Batched guidance pinned off: the parity tests compare with plain diffusers' two passes, bit for bit
+    # (test_batched_guidance_server.py runs the default).
+    server_env = {"OMP_NUM_THREADS": "1", "MDIFF_BATCHED_GUIDANCE": "0", **(env or {})}
+    comfy = ComfyServer(base, extra_args=extra_args, env=server_env).start()
     logger.info("ComfyUI answered after %.1f s", comfy.start_seconds)
     return comfy
 

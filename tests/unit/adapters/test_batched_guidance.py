@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import comfy.model_management as mm
 import pytest
 import torch
 from comfyui_modular_diffusers.adapters import batched_guidance
@@ -64,7 +65,7 @@ def _run(
 ) -> tuple[torch.Tensor, int, torch.nn.Module]:
     """Text2image latents as a node runs it (its own pipeline, `prepare_components`), and the number of
     denoiser calls."""
-    monkeypatch.setattr(batched_guidance, "ENABLED", enabled)
+    monkeypatch.setattr(batched_guidance, "MODE", batched_guidance.ON if enabled else batched_guidance.OFF)
     pipeline = bundle.pipeline.blocks.get_workflow("text2image").init_pipeline()
     scoped = prepare_components(pipeline, bundle, PipelineState(), {"guider": guider} if guider else {})
     assert is_batched(scoped["guider"]) is enabled
@@ -169,10 +170,38 @@ def test_guider_stays_a_guider_and_a_stale_hook_does_nothing():
 def test_a_pipeline_with_a_controlnet_runs_unbatched(monkeypatch):
     """A ControlNet is called per pass before the hooked model: such a node gets the plain guider, also
     when a batched one is carried in from upstream."""
-    monkeypatch.setattr(batched_guidance, "ENABLED", True)
+    monkeypatch.setattr(batched_guidance, "MODE", batched_guidance.ON)
     guider = batched_guidance.batch_guider_if_enabled(ClassifierFreeGuidance(), ["unet", "guider"])
     assert batched_guidance.is_batched(guider)
     plain = batched_guidance.batch_guider_if_enabled(guider, ["unet", "controlnet", "guider"])
     assert plain is guider and type(plain) is ClassifierFreeGuidance
-    monkeypatch.setattr(batched_guidance, "ENABLED", False)
+    monkeypatch.setattr(batched_guidance, "MODE", batched_guidance.OFF)
     assert not batched_guidance.is_batched(batched_guidance.batch_guider_if_enabled(ClassifierFreeGuidance()))
+
+
+def test_the_default_batches_proven_families_only(monkeypatch):
+    monkeypatch.setattr(batched_guidance, "MODE", batched_guidance.AUTO)
+    assert is_batched(batched_guidance.batch_guider_if_enabled(ClassifierFreeGuidance(), ["unet"], proven=True))
+    assert not is_batched(batched_guidance.batch_guider_if_enabled(ClassifierFreeGuidance(), ["unet"], proven=False))
+    assert [batched_guidance.mode_from(v) for v in (None, "", "auto", "1", "On", "0", "off")] == [
+        "auto",
+        "auto",
+        "auto",
+        "on",
+        "on",
+        "off",
+        "off",
+    ]
+
+
+def test_too_little_free_memory_runs_the_passes_one_by_one(bundles, monkeypatch, no_network):
+    """ComfyUI's rule for its own cond batches: the merged call's estimated need (x1.5) must fit the
+    device's free memory; with a budget far below it every step makes two calls, as without batching."""
+    bundle = bundles[DEFAULT_MODEL]
+    off, _, _ = _run(bundle, monkeypatch, enabled=False, guider={})
+    monkeypatch.setattr(mm, "get_free_memory", lambda device=None, torch_free_too=False: 1024)
+    small, calls, _ = _run(bundle, monkeypatch, enabled=True, guider={})
+    assert calls == 2 * STEPS and torch.equal(small, off)
+    monkeypatch.setattr(mm, "get_free_memory", lambda device=None, torch_free_too=False: 64 * 1024**3)
+    _, calls, _ = _run(bundle, monkeypatch, enabled=True, guider={})
+    assert calls == STEPS

@@ -50,6 +50,7 @@ def test_the_bundle_knows_its_family_and_previews(diffusers_folder, caplog):
     assert bundle.family == "stable_diffusion_xl" and bundle.source == "tiny-sdxl"
     assert isinstance(bundle.latent_format, comfy.latent_formats.SDXL)
     assert {"unet", "vae", "text_encoder", "text_encoder_2"} <= set(bundle.patchers)
+    assert bundle.batched_guidance_proven  # SDXL runs its guider batched by default (the family table)
     assert any(
         "loaded" in record.getMessage() and "stable_diffusion_xl" in record.getMessage() for record in caplog.records
     )
