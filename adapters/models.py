@@ -96,6 +96,8 @@ def unstreamable(model: torch.nn.Module) -> Iterator[tuple[torch.nn.Module, str,
 def managed_class(cls: type) -> type:
     """`cls` with `device` read from the holder ComfyUI manages and `dtype` the compute dtype (see the
     module docstring); pipelines read both to make their tensors."""
+    if cls in _managed_classes.values():  # managed already (a module handed over twice)
+        return cls
     if cls not in _managed_classes:
         names = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}  # what logs and configs show
         members = {"device": property(_holder_device), "dtype": property(_compute_dtype), **names}

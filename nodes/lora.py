@@ -16,12 +16,12 @@ from ..adapters.factory import ComponentsType
 from ..adapters.lora import LoraFile, module_key_map, patches_for, read_lora
 from ..adapters.quiet import known_benign_diffusers_lines_hidden
 from .families import lora_family
+from .loaders import TEXT_ENCODER_PREFIX
 from .naming import ROOT_CATEGORY
 
 logger = logging.getLogger(__name__)
 
 FOLDER = "loras"
-TEXT_ENCODER_PREFIX = "text_encoder"
 STRENGTH = {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}
 
 

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from pathlib import Path
 
 import pytest
-
-
-def file_hashes(root: Path) -> dict[str, str]:
-    return {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+from tiny_build import file_hashes  # noqa: F401  (the builder's own, shared with its tests)
 
 
 def file_mtimes(root: Path) -> dict[str, int]:
