@@ -10,8 +10,9 @@ the diffusers pipeline that holds the module keeps working with it.
   GroupNorm, LayerNorm, Embedding, RMSNorm where the running ComfyUI has one) becomes ComfyUI's class;
 - a subclass of one, or any other leaf whose parameters are `weight` (and `bias`), keeps its own forward
   behind `CastOwnForward`: when ComfyUI casts, the cast weight and bias are put in place for the call;
-- a leaf with other parameters (e.g. a `gamma`) is left as it is; `models.DiffusersPatcher` keeps it, and
-  every buffer and non-leaf parameter, on the compute device.
+- a leaf with other parameters (e.g. a `gamma`), or with quantized weights (GGUF's packed bytes), is left
+  as it is; `models.DiffusersPatcher` keeps it, and every buffer and non-leaf parameter, on the compute
+  device (so a GGUF model loads whole: its quantized layers are never streamed).
 
 With casting off (a full load at the stored dtype) every converted layer runs torch's own forward, so
 results stay bit-identical; each call also checks ComfyUI's interrupt flag (`comfy.ops.run_every_op`).
@@ -95,9 +96,12 @@ def castable_class(cls: type) -> type:
 
 
 def castable(layer: torch.nn.Module) -> bool:
-    """A leaf whose own parameters are `weight` and maybe `bias` (what ComfyUI's ops cast)."""
-    names = {name for name, _ in layer.named_parameters(recurse=False)}
-    return "weight" in names and names <= {"weight", "bias"} and not any(True for _ in layer.children())
+    """A leaf whose own parameters are `weight` and maybe `bias` (what ComfyUI's ops cast), stored as floats:
+    quantized storage (GGUF's packed bytes) is the layer's own to unpack, never ComfyUI's to cast."""
+    parameters = dict(layer.named_parameters(recurse=False))
+    if "weight" not in parameters or set(parameters) - {"weight", "bias"} or any(True for _ in layer.children()):
+        return False
+    return all(parameter.is_floating_point() for parameter in parameters.values())
 
 
 def make_castable(module: torch.nn.Module) -> tuple[int, int]:

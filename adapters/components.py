@@ -45,6 +45,11 @@ class ComponentsBundle:
     preview_latents: Callable[[Any, Any], Any] | None = None  # (latents, block_state) -> image-shaped latents
     patchers: dict[str, Any] = field(default_factory=dict)
     batched_guidance_proven: bool = False  # the family runs batched guidance by default (`batched_guidance`)
+    # Where each model component's config is (a diffusers folder with `<name>/config.json`), for weights
+    # from single files; and the model components the folder has no weights for (a configs-only folder).
+    config_folders: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    dtype: torch.dtype = torch.float32  # what the models compute in (and new ones are loaded in)
 
     @classmethod
     def from_pipeline(
@@ -57,6 +62,9 @@ class ComponentsBundle:
         preview_latents: Callable[[Any, Any], Any] | None = None,
         weight_dtypes: Mapping[str, str] | None = None,
         batched_guidance_proven: bool = False,
+        config_folders: Mapping[str, str] | None = None,
+        missing: tuple[str, ...] = (),
+        dtype: torch.dtype = torch.float32,
     ) -> ComponentsBundle:
         """`weight_dtypes`: component -> how its weights are stored (`comfy_layers.WEIGHT_DTYPES`)."""
         weight_dtypes = weight_dtypes or {}
@@ -73,6 +81,9 @@ class ComponentsBundle:
             preview_latents=preview_latents,
             patchers=patchers,
             batched_guidance_proven=batched_guidance_proven,
+            config_folders=dict(config_folders or {}),
+            missing=missing,
+            dtype=dtype,
         )
 
     def _comfy_cache_tensors(self) -> list[torch.Tensor]:
@@ -94,6 +105,24 @@ class ComponentsBundle:
             clone.add_patches(patch, strength)
             patchers[name] = clone
         return dataclasses.replace(self, patchers=patchers, source=f"{self.source} + {label}")
+
+    def replaced(
+        self, name: str, module: torch.nn.Module, label: str, *, weight_dtype: str | None = None, config_folder: str
+    ) -> ComponentsBundle:
+        """A new bundle with component `name` replaced by `module` (handed to ComfyUI like the loader's, stored
+        as `weight_dtype` when given) in a copy of the pipeline: this bundle and its pipeline are unchanged."""
+        pipeline = copy.copy(self.pipeline)
+        pipeline._component_specs = dict(self.pipeline._component_specs)  # the copy's own specs
+        pipeline.update_components(**{name: module})
+        patchers = {**self.patchers, name: make_patcher(module, self.latent_format, weight_dtype)}
+        return dataclasses.replace(
+            self,
+            pipeline=pipeline,
+            patchers=patchers,
+            source=f"{self.source} + {label}",
+            config_folders={**self.config_folders, name: config_folder},
+            missing=tuple(other for other in self.missing if other != name),
+        )
 
     def get(self, name: str) -> Any:
         return self.pipeline.components.get(name)

@@ -105,6 +105,11 @@ def managed_class(cls: type) -> type:
     return _managed_classes[cls]
 
 
+def original_class(cls: type) -> type:
+    """The diffusers / transformers class of a managed module's class (the one to load a new module with)."""
+    return cls.__bases__[0] if cls in _managed_classes.values() else cls
+
+
 def _compute_dtype(module: torch.nn.Module) -> torch.dtype:
     """The dtype a module stored in fp8 computes in, else its parameters' dtype (as diffusers reports it)."""
     return module.__dict__.get("_mdiff_compute_dtype") or super(type(module), module).dtype
@@ -124,7 +129,8 @@ def make_patcher(
     """The module with ComfyUI's layers (in place; weights stored as `weight_dtype`, one of
     `comfy_layers.WEIGHT_DTYPES`, when given), in a holder under a `DiffusersPatcher`."""
     load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
-    compute_dtype = next(module.parameters()).dtype
+    # The first float parameter: a GGUF model's quantized weights are packed bytes.
+    compute_dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
     converted, left = make_castable(module)
     logger.debug("%s: %d layers cast-capable, %d kept on the device", type(module).__name__, converted, left)
     if weight_dtype is not None:

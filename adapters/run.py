@@ -95,6 +95,14 @@ class BlockRun:
                 f"runs '{self.family}' blocks; connect a Load Diffusers Components node with a "
                 f"'{self.family}' model"
             )
+        expected = {component.name for component in self.plan.block.expected_components}
+        absent = [name for name in bundle.missing if name in expected] if bundle is not None else []
+        if absent:
+            raise NodeInputError(
+                f"{label}: block {self.plan.block_name} needs {', '.join(absent)}, which {bundle.source} has no "
+                "weights for (a configs-only folder): supply them with Replace Component (a file from ComfyUI's "
+                "model folders) or Load Checkpoint"
+            )
         return bundle
 
     def config_overrides(self, values: Mapping[str, Any], label: str) -> dict[str, dict[str, Any]]:

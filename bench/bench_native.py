@@ -179,8 +179,8 @@ def extra_env(args: argparse.Namespace) -> dict[str, str]:
 
 def evict_page_cache(folder: Path) -> None:
     """Drop the model's files from the page cache (posix_fadvise, these files only), so that every
-    path's first prompt reads its weights from disk."""
-    for path in folder.rglob("*"):
+    path's first prompt reads its weights from disk. `folder` may also be a single file."""
+    for path in [folder] if folder.is_file() else folder.rglob("*"):
         if path.is_file():
             fd = os.open(path, os.O_RDONLY)
             try:

@@ -25,6 +25,7 @@ FAMILIES: dict[str, FamilySpec] = {
         class_labels={"FluxAutoBlocks": "Flux", "FluxKontextAutoBlocks": "Flux Kontext"},
         latent_format="Flux",
         lora_signs=("double_blocks", "single_blocks", "single_transformer_blocks"),
+        checkpoint_types=("flux-dev", "flux-fill", "flux-depth", "flux-schnell"),
         proven="Flux text2image (tiny-flux); Flux Kontext image_conditioned (tiny-flux-kontext)",
         preview_latents=previews.unpack_2x2_patches,
     ),
@@ -36,9 +37,12 @@ FAMILIES: dict[str, FamilySpec] = {
             "Flux2KleinBaseAutoBlocks": "Flux.2 Klein Base",
         },
         latent_format="Flux2",
+        checkpoint_types=("flux-2-dev",),
     ),
     "flux3": FamilySpec(
-        label="Flux.3", class_labels={"Flux3AutoBlocks": "Flux.3", "Flux3DistilledAutoBlocks": "Flux.3 Distilled"}
+        label="Flux.3",
+        class_labels={"Flux3AutoBlocks": "Flux.3", "Flux3DistilledAutoBlocks": "Flux.3 Distilled"},
+        checkpoint_types=("flux-3-image", "flux-3-image-distilled"),
     ),
     "helios": FamilySpec(
         label="Helios",
@@ -57,7 +61,13 @@ FAMILIES: dict[str, FamilySpec] = {
     "krea2": FamilySpec(
         label="Krea 2", class_labels={"Krea2AutoBlocks": "Krea 2", "Krea2TurboAutoBlocks": "Krea 2 Turbo"}
     ),
-    "ltx": FamilySpec(label="LTX-Video", class_labels={"LTXAutoBlocks": "LTX-Video"}, latent_format="LTXV", fps=25.0),
+    "ltx": FamilySpec(
+        label="LTX-Video",
+        class_labels={"LTXAutoBlocks": "LTX-Video"},
+        latent_format="LTXV",
+        fps=25.0,
+        checkpoint_types=("ltx-video", "ltx-video-0.9.1", "ltx-video-0.9.5", "ltx-video-0.9.7"),
+    ),
     "ltx2": FamilySpec(label="LTX-2", class_labels={"LTX2AutoBlocks": "LTX-2", "LTX25AutoBlocks": "LTX-2.5"}),
     "minimax_h3": FamilySpec(
         label="MiniMax H3",
@@ -88,13 +98,18 @@ FAMILIES: dict[str, FamilySpec] = {
         class_labels={"QwenImage21AutoBlocks": "Qwen-Image 2.1", "QwenImage21TurboAutoBlocks": "Qwen-Image 2.1 Turbo"},
     ),
     "stable_diffusion_3": FamilySpec(
-        label="SD3", class_labels={"StableDiffusion3AutoBlocks": "SD3"}, latent_format="SD3"
+        label="SD3",
+        class_labels={"StableDiffusion3AutoBlocks": "SD3"},
+        latent_format="SD3",
+        checkpoint_types=("sd3", "sd35_large", "sd35_medium"),
     ),
     "stable_diffusion_xl": FamilySpec(
         label="SDXL",
         class_labels={"StableDiffusionXLAutoBlocks": "SDXL"},
         latent_format="SDXL",
         lora_signs=("lora_unet_", "unet.", "lora_te1_", "lora_te2_"),
+        checkpoint_types=("xl_base", "xl_refiner", "xl_inpaint", "playground-v2-5"),
+        denoiser_file_prefix="model.diffusion_model.",
         batched_guidance=True,
         nodes=sdxl_nodes(),
         proven="text2image, image2image (tiny-sdxl)",
@@ -130,6 +145,7 @@ FAMILIES: dict[str, FamilySpec] = {
         class_labels={"ZImageAutoBlocks": "Z-Image"},
         latent_format="Flux",
         proven="text2image (tiny-z-image)",
+        checkpoint_types=("z-image-turbo",),
         batched_guidance=True,
     ),
 }
@@ -146,3 +162,8 @@ def lora_family(keys: list[str]) -> str | None:
         if any(sign in key for sign in spec.lora_signs for key in keys):
             return spec.label
     return None
+
+
+def checkpoint_family(model_type: str) -> str | None:
+    """The family folder whose single files diffusers infers as `model_type`, if the table says."""
+    return next((family for family, spec in FAMILIES.items() if model_type in spec.checkpoint_types), None)

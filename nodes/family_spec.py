@@ -43,7 +43,11 @@ class FamilySpec:
     only; the README's family table shows it); `batched_guidance`: a guider's two passes run as one
     model call by default (proven on its fixture: tests/unit/adapters/test_batched_guidance.py);
     `lora_signs`: key fragments that tell a LoRA file made for this family (to name it when a LoRA fits
-    no module of a bundle); `nodes`: overrides of single nodes, by (class, workflow or stage name).
+    no module of a bundle); `checkpoint_types`: the model types diffusers' `infer_diffusers_model_type`
+    gives this family's single files (to refuse another family's checkpoint); `denoiser_file_prefix`: what
+    diffusers' converter needs in front of the keys of an original-layout denoiser file, which ComfyUI's
+    diffusion_models files of that model leave out (SDXL's `model.diffusion_model.`); `nodes`: overrides of single
+    nodes, by (class, workflow or stage name).
     """
 
     label: str
@@ -57,6 +61,8 @@ class FamilySpec:
     proven: str = ""
     batched_guidance: bool = False
     lora_signs: tuple[str, ...] = ()
+    checkpoint_types: tuple[str, ...] = ()
+    denoiser_file_prefix: str = ""
     nodes: Mapping[tuple[str, str | None], NodeOverride] = field(default_factory=dict)
 
     @property

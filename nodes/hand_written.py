@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from .checkpoints import LoadCheckpoint
 from .examples import EXAMPLE_NODES
 from .loaders import LoadComponents
 from .lora import LoraLoader
+from .replace import ReplaceComponent
 from .state import SetStateValues, ShowState
 
-HAND_WRITTEN_NODES: list[type[io.ComfyNode]] = [LoadComponents, LoraLoader, ShowState, SetStateValues, *EXAMPLE_NODES]
+HAND_WRITTEN_NODES: list[type[io.ComfyNode]] = [
+    LoadComponents,
+    LoraLoader,
+    ShowState,
+    SetStateValues,
+    *EXAMPLE_NODES,
+    LoadCheckpoint,  # after the released nodes
+    ReplaceComponent,
+]

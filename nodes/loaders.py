@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import comfy.latent_formats
@@ -38,6 +39,7 @@ TEXT_ENCODER_DTYPE_TOOLTIP = (
     "How the text encoders' weights are stored: default (in dtype), or fp8 (about half of float16)."
 )
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json", ".gguf", ".bin.index.json", *PICKLE_SUFFIXES)
 
 
 def model_folders() -> dict[str, Path]:
@@ -167,23 +169,87 @@ class LoadComponents(io.ComfyNode):
         folder = checked_folder(model, allow_pickle_weights)
         with known_benign_diffusers_lines_hidden():
             pipeline = ModularPipeline.from_pretrained(str(folder))
-            # Skip index entries without a class ([null, null], e.g. an absent image encoder).
-            names = [name for name in pipeline.pretrained_component_names if pipeline._component_specs[name].type_hint]
-            pipeline.load_components(names=names, dtype=DTYPES[dtype])
-        family = pipeline_family(pipeline)
-        spec = family_spec(family) if family else None
-        latent_format = getattr(comfy.latent_formats, spec.latent_format) if spec and spec.latent_format else None
-        bundle = ComponentsBundle.from_pipeline(
-            pipeline,
-            model,
-            family=family,
-            latent_format=latent_format() if latent_format else None,
-            preview_latents=spec.preview_latents if spec else None,
-            weight_dtypes=weight_dtypes(pipeline.components, weight_dtype, text_encoder_weight_dtype),
-            batched_guidance_proven=bool(spec and spec.batched_guidance),
+            models = model_names(pipeline)
+            loadable, missing = split_by_weights(pipeline, folder, models)
+            pipeline.load_components(names=loadable, dtype=DTYPES[dtype])
+        failed = [name for name in loadable if getattr(pipeline, name, None) is None]
+        if failed:  # diffusers logs the reason and leaves the component unset
+            raise ValueError(f"Load Diffusers Components: {model!r}: {', '.join(failed)} failed to load (see the log)")
+        found = FoundModels(folder=folder, names=models, missing=missing)
+        return io.NodeOutput(
+            make_bundle(pipeline, model, found, DTYPES[dtype], weight_dtype, text_encoder_weight_dtype)
         )
-        logger.info("loaded %r (family %s, %s)", bundle, family, type(pipeline).__name__)
-        return io.NodeOutput(bundle)
+
+
+def split_by_weights(pipeline: ModularPipeline, folder: Path, models: list[str]) -> tuple[list[str], tuple[str, ...]]:
+    """The folder's components to load (index entries with a class: tokenizers, schedulers, and models with
+    weight files), and its models without weights (a configs-only folder: supplied by single files)."""
+    loadable, missing = [], []
+    for name in pipeline.pretrained_component_names:
+        spec = pipeline._component_specs[name]
+        # Only the folder's index entries with a class ([null, null]: e.g. an absent image encoder).
+        if spec.type_hint is None or spec.pretrained_model_name_or_path is None:
+            continue
+        (missing if name in models and not has_weights(folder / name) else loadable).append(name)
+    return loadable, tuple(missing)
+
+
+def model_names(pipeline: ModularPipeline) -> list[str]:
+    """The models of a folder's index (components whose spec points at the folder and is a torch module
+    class), read from a pipeline fresh from `from_pretrained` (loading replaces the specs)."""
+    specs = pipeline._component_specs
+    return [
+        name
+        for name in pipeline.pretrained_component_names
+        if specs[name].pretrained_model_name_or_path is not None and is_model_class(specs[name].type_hint)
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoundModels:
+    """A folder's models (`model_names`), and those of them that got no weights."""
+
+    folder: Path
+    names: list[str]
+    missing: tuple[str, ...] = ()
+
+
+def is_model_class(type_hint: object) -> bool:
+    return isinstance(type_hint, type) and issubclass(type_hint, torch.nn.Module)
+
+
+def has_weights(component: Path) -> bool:
+    return component.is_dir() and any(f.name.endswith(WEIGHT_SUFFIXES) for f in component.iterdir())
+
+
+def make_bundle(
+    pipeline: ModularPipeline,
+    source: str,
+    found: FoundModels,
+    dtype: torch.dtype,
+    weight_dtype: str = DEFAULT,
+    text_encoder_weight_dtype: str = DEFAULT,
+) -> ComponentsBundle:
+    """The components socket's value for a pipeline whose components are loaded, with its family's settings."""
+    family = pipeline_family(pipeline)
+    spec = family_spec(family) if family else None
+    latent_format = getattr(comfy.latent_formats, spec.latent_format) if spec and spec.latent_format else None
+    bundle = ComponentsBundle.from_pipeline(
+        pipeline,
+        source,
+        family=family,
+        latent_format=latent_format() if latent_format else None,
+        preview_latents=spec.preview_latents if spec else None,
+        weight_dtypes=weight_dtypes(pipeline.components, weight_dtype, text_encoder_weight_dtype),
+        batched_guidance_proven=bool(spec and spec.batched_guidance),
+        config_folders={name: str(found.folder) for name in found.names},
+        missing=found.missing,
+        dtype=dtype,
+    )
+    logger.info("loaded %r (family %s, %s)", bundle, family, type(pipeline).__name__)
+    if found.missing:
+        logger.info("%s has no weights for %s: supply them with Replace Component", source, ", ".join(found.missing))
+    return bundle
 
 
 def checked_folder(model: str, allow_pickle_weights: bool) -> Path:

@@ -15,6 +15,7 @@ from comfy_harness import TINY_MODEL
 from pack_import import import_pack
 from tiny_checks import block_network
 from tiny_models import TINY_MODELS
+from tiny_single_files import build_tiny_single_files
 
 import_pack()
 torch.set_num_threads(1)
@@ -37,3 +38,11 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 def tiny_model(tiny_models) -> Path:
     """The tiny random-weight SDXL."""
     return tiny_models[TINY_MODEL]
+
+
+@pytest.fixture(scope="session")
+def single_files(tiny_models) -> Path:
+    """The single-file fixtures (`<ComfyUI models folder>/<file>`), built once beside the tiny models."""
+    root = next(iter(tiny_models.values())).parent
+    build_tiny_single_files(root, root / ".single_files")
+    return root / ".single_files"

@@ -6,9 +6,16 @@ loads with `ModularPipeline.from_pretrained(folder)` without any network access.
 random but seeded: two builds with the same seed are byte-identical. Nothing is downloaded.
 
     python scripts/build_tiny.py tiny-sdxl OUT_DIR [--seed N]
+
+tiny-sdxl-bigg is the same model but for a wider text_encoder_2 (48 against text_encoder's 32), so that
+its two CLIPs can be told apart by width, as diffusers' single-file loader tells CLIP-L from
+OpenCLIP-bigG in an all-in-one SDXL checkpoint (scripts/tiny_single_files.py writes one); the UNet's
+cross-attention and pooled-text inputs widen to match. Both encoders of tiny-sdxl are 32 wide.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from tiny_build import clip_tokenizer
 
@@ -25,6 +32,19 @@ UNET_ADD_EMBED_SCALE = 4.0
 # Scale the mean channels of quant_conv up and pin the log-variance low (near-deterministic encoding).
 VAE_LATENT_MEAN_SCALE = 20.0
 VAE_LOGVAR = -12.0
+CLIP_L_WIDTH = 32
+ADD_TIME_DIM = 8  # addition_time_embed_dim: each of SDXL's 6 size/crop numbers is embedded this wide
+BIGG_WIDTH = 48  # tiny-sdxl-bigg's text_encoder_2 (hidden size and projection dim)
+
+
+def unet_text_dims(clip_g_width: int) -> dict:
+    """The UNet's text inputs for SDXL's two encoders: cross-attention on both encoders' hidden states side by
+    side, the added embedding on the 6 time ids and text_encoder_2's projected pooled output."""
+    return dict(
+        cross_attention_dim=CLIP_L_WIDTH + clip_g_width,
+        projection_class_embeddings_input_dim=6 * ADD_TIME_DIM + clip_g_width,
+    )
+
 
 UNET = Model(
     cls="diffusers.UNet2DConditionModel",
@@ -40,10 +60,9 @@ UNET = Model(
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
-        addition_time_embed_dim=8,
+        addition_time_embed_dim=ADD_TIME_DIM,
         transformer_layers_per_block=(1, 1),
-        projection_class_embeddings_input_dim=6 * 8 + 32,
-        cross_attention_dim=64,
+        **unet_text_dims(CLIP_L_WIDTH),
         norm_num_groups=1,
     ),
     tweaks=(
@@ -77,8 +96,8 @@ SDXL = Recipe(
     pipeline_config={"force_zeros_for_empty_prompt": True},
     tokenizers={"tokenizer": clip_tokenizer, "tokenizer_2": clip_tokenizer},
     models={
-        "text_encoder": text_encoders.clip(seed=1),
-        "text_encoder_2": text_encoders.clip(seed=2, with_projection=True),
+        "text_encoder": text_encoders.clip(seed=1, hidden_size=CLIP_L_WIDTH),
+        "text_encoder_2": text_encoders.clip(seed=2, hidden_size=CLIP_L_WIDTH, with_projection=True),
         "unet": UNET,
         "vae": VAE,
     },
@@ -92,4 +111,17 @@ SDXL = Recipe(
             timestep_spacing="leading",
         ),
     ),
+)
+
+SDXL_BIGG = replace(
+    SDXL,
+    kind="tiny-sdxl-bigg",
+    summary="SDXL as tiny-sdxl, its text_encoder_2 wider (48) than text_encoder (32), as bigG is than CLIP-L",
+    builder_version=1,
+    record_kind=True,
+    models={
+        **SDXL.models,
+        "text_encoder_2": text_encoders.clip(seed=2, hidden_size=BIGG_WIDTH, with_projection=True),
+        "unet": replace(UNET, config={**UNET.config, **unet_text_dims(BIGG_WIDTH)}),
+    },
 )

@@ -21,13 +21,23 @@ import numpy as np
 from comfy_harness import ComfyServer, comfyui_dir, make_base_directory
 from PIL import Image
 from tiny_loras import build_tiny_loras
+from tiny_single_files import build_tiny_single_files
 
 logger = logging.getLogger(__name__)
 
 
+# In the checkpoints list: a LoRA, a VAE alone and a Flux transformer (refused by Load Checkpoint).
+MISPLACED = {
+    "checkpoints/tiny-sdxl-lora-kohya.safetensors": "loras/tiny-sdxl-lora-kohya.safetensors",
+    "checkpoints/tiny-sdxl-vae.safetensors": "vae/tiny-sdxl-vae.safetensors",
+    "checkpoints/tiny-flux-bfl.safetensors": "diffusion_models/tiny-flux-bfl.safetensors",
+}
+
+
 def prepare_base(base: Path, tiny_model: Path) -> Path:
-    """A base directory holding this pack, every tiny model, the tiny LoRAs and ComfyUI's example image
-    (`tiny_model`, the SDXL folder, sits beside the others; the LoRAs are built once beside them)."""
+    """A base directory holding this pack, every tiny model, the tiny LoRAs, the single-file fixtures and
+    ComfyUI's example image (`tiny_model`, the SDXL folder, sits beside the others; the LoRAs and single
+    files are built once beside them)."""
     make_base_directory(base)
     for model in tiny_model.parent.iterdir():
         if model.is_dir() and not model.name.startswith("."):
@@ -35,6 +45,14 @@ def prepare_base(base: Path, tiny_model: Path) -> Path:
     (base / "models" / "loras").mkdir(parents=True, exist_ok=True)
     for lora in build_tiny_loras(tiny_model.parent, tiny_model.parent / ".loras"):
         (base / "models" / "loras" / lora.name).symlink_to(lora)
+    # The single-file fixtures (checkpoints/, diffusion_models/, ..., diffusers/tiny-sdxl-configs), built once,
+    # and files a user might put in the wrong folder.
+    files = build_tiny_single_files(tiny_model.parent, tiny_model.parent / ".single_files")
+    for name, source in MISPLACED.items():
+        files[name] = base / "models" / source
+    for name, path in files.items():
+        (base / "models" / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / "models" / name).symlink_to(path, target_is_directory=path.is_dir())
     (base / "input").mkdir(exist_ok=True)
     shutil.copy(comfyui_dir() / "input" / "example.png", base / "input" / "example.png")
     return base

@@ -1,6 +1,7 @@
-"""The tiny random-weight SDXL folder (scripts/tiny_recipes/sdxl.py) loads offline as a Modular Diffusers
-pipeline that runs text2image and image2image at 64x64, with visibly different images for other prompts,
-seeds and input images. What every build does (determinism, idempotence, marker) is in test_tiny_build.py."""
+"""The tiny random-weight SDXL folders (scripts/tiny_recipes/sdxl.py: tiny-sdxl, and tiny-sdxl-bigg with a wider
+text_encoder_2) load offline as Modular Diffusers pipelines that run text2image and image2image at 64x64, with
+visibly different images for other prompts, seeds and input images. What every build does (determinism,
+idempotence, marker) is in test_tiny_build.py."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from tiny_build import MARKER
 from tiny_models import RECIPES
 
 MODEL = "tiny-sdxl"
+BIGG = "tiny-sdxl-bigg"
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
-@pytest.fixture(scope="module")
-def pipe(tiny_pipeline):
-    return tiny_pipeline(MODEL)
+@pytest.fixture(scope="module", params=[MODEL, BIGG])
+def pipe(request, tiny_pipeline):
+    return tiny_pipeline(request.param)
 
 
 def test_folder(tiny_models):
@@ -32,6 +34,26 @@ def test_folder(tiny_models):
     # the marker predates `kind`: its bytes (and so every folder built before) stay as they were
     marker = json.loads((tiny_models[MODEL] / MARKER).read_text())
     assert "kind" not in marker and marker["builder_version"] == RECIPES[MODEL].builder_version == 2
+
+
+def test_bigg_folder(tiny_models):
+    """tiny-sdxl but for text_encoder_2's width (48, CLIP-L's 32) and the UNet inputs that follow from it."""
+    configs = {
+        model: {
+            name: json.loads((tiny_models[model] / name / "config.json").read_text())
+            for name in ("text_encoder", "text_encoder_2", "unet", "vae")
+        }
+        for model in (MODEL, BIGG)
+    }
+    sdxl, bigg = configs[MODEL], configs[BIGG]
+    assert (bigg["text_encoder"]["hidden_size"], bigg["text_encoder_2"]["hidden_size"]) == (32, 48)
+    assert bigg["text_encoder_2"]["projection_dim"] == 48
+    assert (bigg["unet"]["cross_attention_dim"], bigg["unet"]["projection_class_embeddings_input_dim"]) == (80, 96)
+    assert (sdxl["unet"]["cross_attention_dim"], sdxl["unet"]["projection_class_embeddings_input_dim"]) == (64, 80)
+    assert bigg["text_encoder"] == sdxl["text_encoder"] and bigg["vae"] == sdxl["vae"]
+    unet_changes = {key for key in sdxl["unet"] if sdxl["unet"][key] != bigg["unet"][key]}
+    assert unet_changes == {"cross_attention_dim", "projection_class_embeddings_input_dim"}
+    assert json.loads((tiny_models[BIGG] / MARKER).read_text())["kind"] == BIGG
 
 
 def test_loads_as_modular_sdxl(pipe):

@@ -1,17 +1,19 @@
-"""Two known-benign diffusers warnings are kept out of the log during the pack's own calls only."""
+"""Known-benign diffusers warnings are kept out of the log during the pack's own calls only."""
 
 from __future__ import annotations
 
 import copy
 import logging
+import re
 
 import pytest
+import torch
 from comfyui_modular_diffusers.adapters.quiet import (
     KNOWN_BENIGN,
     KnownBenignFilter,
     known_benign_diffusers_lines_hidden,
 )
-from diffusers import ClassifierFreeGuidance
+from diffusers import AutoencoderKL, ClassifierFreeGuidance
 from diffusers.modular_pipelines.stable_diffusion_xl import StableDiffusionXLAutoBlocks
 
 
@@ -34,6 +36,8 @@ def a_node_runs_setup():
     pipeline = StableDiffusionXLAutoBlocks().sub_blocks["denoise"].init_pipeline()
     guider = ClassifierFreeGuidance.from_config(pipeline.guider.config, guidance_scale=7.0)
     pipeline.update_components(guider=guider, scheduler=copy.deepcopy(pipeline.scheduler))
+    # What diffusers' from_single_file does with torch_dtype: warns though no module is to stay in float32.
+    AutoencoderKL(block_out_channels=(8,), norm_num_groups=8).to(torch.float32)
 
 
 def test_the_lines_are_hidden_inside_the_packs_calls(diffusers_lines):
@@ -47,10 +51,8 @@ def test_outside_the_packs_calls_diffusers_logs_them_as_ever(diffusers_lines):
     with known_benign_diffusers_lines_hidden():
         pass
     a_node_runs_setup()
-    assert any(line.startswith(KNOWN_BENIGN["diffusers.guiders.guider_utils"]) for line in diffusers_lines)
-    assert any(
-        line.startswith(KNOWN_BENIGN["diffusers.modular_pipelines.modular_pipeline_utils"]) for line in diffusers_lines
-    )
+    for pattern in KNOWN_BENIGN.values():
+        assert any(re.match(pattern, line) for line in diffusers_lines), pattern
 
 
 def test_one_filter_per_logger_however_often_it_is_entered():
