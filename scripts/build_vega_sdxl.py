@@ -18,11 +18,17 @@ ComfyUI ships, so diffusers and ComfyUI's own tokenizer give the same token ids 
 (`tokenizer_2` pads with "!" as SDXL's does). Without a ComfyUI checkout the byte-level vocabulary of
 scripts/tiny_build.py is used, padded to 49408 ids with unused placeholder tokens.
 
-    python scripts/build_vega_sdxl.py OUT_DIR [--seed N] [--dtype float16|float32]
+    python scripts/build_vega_sdxl.py OUT_DIR [--seed N] [--dtype float16|float32] [--unet vega-sdxl|sdxl-base]
 
 Weights are stored as float16 safetensors by default (about 3.1 GB; float32: about 6.3 GB): keep
 OUT_DIR under /tmp or an ignored folder such as bench/results/, never in git. A complete build with
-the same seed, dtype and builder version is kept as is (the call returns at once).
+the same seed, dtype, UNet and builder version is kept as is (the call returns at once).
+
+`--unet sdxl-base` swaps only the UNet for one with stable-diffusion-xl-base-1.0's unet/config.json
+(about 2.57 B parameters: transformer depths 1, 2, 10 on the down path and 10 in a cross-attention middle
+block; ComfyUI detects it as `SDXL`), which ComfyUI's and diffusers' LDM UNet converters handle (Vega's
+attention-less middle block they do not). Everything else is the same; the folder's marker records the kind
+`sdxl-base` (float16: about 6.9 GB). The default build is unchanged.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from tiny_build import build_folder, byte_level_vocab, drop_empty_index_entries
 
 BUILDER_VERSION = 1
 KIND = "vega-sdxl"
+SDXL_BASE_KIND = "sdxl-base"
 VOCAB_SIZE = 49408
 MAX_LENGTH = 77
 
@@ -92,6 +99,13 @@ VEGA_UNET = dict(
     flip_sin_to_cos=True,
     freq_shift=0,
 )
+# stable-diffusion-xl-base-1.0 unet/config.json (every other field there is UNet2DConditionModel's default).
+SDXL_BASE_UNET = {
+    **VEGA_UNET,
+    "mid_block_type": "UNetMidBlock2DCrossAttn",  # ComfyUI's transformer_depth_middle 10
+    "transformer_layers_per_block": (1, 2, 10),  # ComfyUI's transformer_depth [0, 0, 2, 2, 10, 10]
+}
+UNETS = {KIND: VEGA_UNET, SDXL_BASE_KIND: SDXL_BASE_UNET}
 # stable-diffusion-xl-base-1.0 vae/config.json.
 SDXL_VAE = dict(
     in_channels=3,
@@ -176,7 +190,7 @@ def prefix_text_model_keys(path: Path) -> None:
     save_file(renamed, str(path), metadata={"format": "pt"})
 
 
-def _writer(dtype_name: str):
+def _writer(dtype_name: str, unet_config: dict = VEGA_UNET):
     def write(target: Path, seed: int) -> None:
         import torch
         from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
@@ -192,7 +206,7 @@ def _writer(dtype_name: str):
             torch.manual_seed(base + 2)
             text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_G)).to(dtype)
             torch.manual_seed(base + 3)
-            unet = UNet2DConditionModel(**VEGA_UNET).to(dtype)
+            unet = UNet2DConditionModel(**unet_config).to(dtype)
             torch.manual_seed(base + 4)
             vae = AutoencoderKL(**SDXL_VAE).to(dtype)
         pipe = StableDiffusionXLPipeline(
@@ -214,12 +228,13 @@ def _writer(dtype_name: str):
     return write
 
 
-def build_vega_sdxl(out_dir: Path, seed: int = 0, dtype: str = "float16") -> Path:
-    """Write the folder to `out_dir` (or keep it, when already built with this seed and dtype)."""
+def build_vega_sdxl(out_dir: Path, seed: int = 0, dtype: str = "float16", unet: str = KIND) -> Path:
+    """Write the folder to `out_dir` (or keep it, when already built with this seed, dtype and UNet)."""
     # The dtype is part of the builder version recorded in the marker, so a float32 build replaces a
-    # float16 one instead of being taken for it.
+    # float16 one instead of being taken for it; the UNet is the marker's kind.
     version = BUILDER_VERSION * 100 + (16 if dtype == "float16" else 32)
-    return build_folder(Path(out_dir), seed, kind=KIND, builder_version=version, write=_writer(dtype))
+    write = _writer(dtype, UNETS[unet])
+    return build_folder(Path(out_dir), seed, kind=unet, builder_version=version, write=write)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,10 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path, help="folder to write (kept as is when already built)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random weights (default 0)")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="stored weight dtype")
+    parser.add_argument("--unet", choices=list(UNETS), default=KIND, help="the UNet's shape (default vega-sdxl)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"[{KIND}] %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"[{args.unet}] %(message)s")
     try:
-        path = build_vega_sdxl(args.out_dir, seed=args.seed, dtype=args.dtype)
+        path = build_vega_sdxl(args.out_dir, seed=args.seed, dtype=args.dtype, unet=args.unet)
     except FileExistsError as error:
         tiny_build.logger.error("%s", error)
         return 1
