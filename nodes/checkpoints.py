@@ -134,7 +134,7 @@ def load_checkpoint(path: Path, folder: Path, dtype: torch.dtype) -> tuple[Modul
     header = read_header(path)
     pipeline = ModularPipeline.from_pretrained(str(folder))
     names = model_names(pipeline)
-    check_checkpoint(path.name, header, pipeline, folder.name)
+    check_checkpoint(header, pipeline, folder.name)
     standard = standard_pipeline_class(folder)
     try:
         loaded = standard.from_single_file(str(path), config=str(folder), torch_dtype=dtype, local_files_only=True)
@@ -151,7 +151,7 @@ def load_checkpoint(path: Path, folder: Path, dtype: torch.dtype) -> tuple[Modul
     return pipeline, names
 
 
-def check_checkpoint(name: str, header: dict[str, torch.Tensor], pipeline: ModularPipeline, config: str) -> None:
+def check_checkpoint(header: dict[str, torch.Tensor], pipeline: ModularPipeline, config: str) -> None:
     """Refuse, from the header alone, what is not an all-in-one checkpoint of the folder's family."""
     keys = list(header)
     if any(sign in key for key in keys for sign in LORA_SIGNS):

@@ -20,7 +20,7 @@ from pathlib import Path
 from comfy_harness import ComfyServer, comfyui_dir, load_api_workflow
 from tiny_loras import build_tiny_loras, loras_named_by
 from tiny_models import TINY_MODELS, models_named_by
-from tiny_single_files import SINGLE_FILE_MODELS, build_tiny_single_files, single_files_named_by
+from tiny_single_files import build_tiny_single_files, models_for, single_files_named_by
 
 logger = logging.getLogger("main_job")
 
@@ -112,7 +112,7 @@ def main() -> int:
         if loras_named_by(prompt):  # and the tiny LoRAs it applies
             build_tiny_loras(models_dir, models_dir.parent / "loras")
         if single_files_named_by(prompt):  # and the single files it loads (made from tiny models)
-            for name in SINGLE_FILE_MODELS:
+            for name in models_for(single_files_named_by(prompt)):
                 TINY_MODELS[name](models_dir / name)
             build_tiny_single_files(models_dir, models_dir.parent)
         return run_job(server, prompt, args.workflow, serve=not args.exit)

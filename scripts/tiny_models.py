@@ -9,13 +9,13 @@ from pathlib import Path
 
 from comfy_harness import TINY_MODEL as DEFAULT_MODEL  # the model the default workflow names
 from tiny_recipes import Recipe
-from tiny_recipes.flux import FLUX, FLUX_KONTEXT
+from tiny_recipes.flux import FLUX, FLUX_3072, FLUX_KONTEXT
 from tiny_recipes.sdxl import SDXL, SDXL_BIGG
 from tiny_recipes.wan import WAN, WAN22
 from tiny_recipes.z_image import Z_IMAGE
 
 RECIPES: dict[str, Recipe] = {
-    recipe.kind: recipe for recipe in (SDXL, SDXL_BIGG, FLUX, FLUX_KONTEXT, WAN, WAN22, Z_IMAGE)
+    recipe.kind: recipe for recipe in (SDXL, SDXL_BIGG, FLUX, FLUX_KONTEXT, FLUX_3072, WAN, WAN22, Z_IMAGE)
 }
 assert DEFAULT_MODEL in RECIPES, DEFAULT_MODEL
 

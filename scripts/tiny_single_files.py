@@ -28,6 +28,10 @@ What writes each file (every tensor float32 and exactly the folder's values unle
   its map with `comfy.utils.flux_to_diffusers` (mmdit_config: depth, depth_single_blocks, hidden_size).
 - diffusion_models/tiny-flux-Q8_0.gguf: the same BFL tensors by `gguf.GGUFWriter` (arch "flux"): Q8_0 by
   `gguf.quants.quantize` (see below), the rest F32.
+- diffusion_models/tiny-flux-3072-bfl.safetensors: the same of tiny-flux-3072, whose transformer is as wide as
+  FLUX.1's (3072, which diffusers' BFL converter hardcodes): float16, the folder's dtype, exactly its values.
+- diffusion_models/tiny-flux-3072-Q8_0.gguf: the same BFL tensors as tiny-flux-Q8_0.gguf is written (its F32
+  tensors are the float16 values, exactly).
 - diffusion_models/tiny-flux-IQ2_XXS.gguf: the same, but F32 apart from its largest tensor
   (`single_blocks.0.linear1.weight`), stored as IQ2_XXS, a type diffusers cannot dequantize: seeded random
   bytes of the right size for its elements, laid out as rows of 256 (IQ2_XXS's block; no tensor of the tiny
@@ -57,7 +61,7 @@ What writes each file (every tensor float32 and exactly the folder's values unle
   tokenizer and scheduler files, copied byte for byte (not the builder's tiny_model.json).
 - diffusers/tiny-sdxl-bigg-configs/: the same of tiny-sdxl-bigg.
 
-Q8_0 (both GGUF files): every `.weight` tensor of 2+ dims whose last dim is a multiple of 32 (a linear layer's
+Q8_0 (every Q8_0 GGUF file): every `.weight` tensor of 2+ dims whose last dim is a multiple of 32 (a linear layer's
 weight, which diffusers' GGUF loader computes with quantized); the rest, such as Z-Image's pad tokens, F32
 (diffusers would put a quantized pad token into a plain parameter as raw bytes).
 
@@ -91,7 +95,9 @@ NOT_A_MODEL_BYTES = 4096
 Q8_0_BLOCK = 32
 UNSUPPORTED_TENSOR = "single_blocks.0.linear1.weight"
 SDXL, SDXL_BIGG, FLUX, Z_IMAGE = "tiny-sdxl", "tiny-sdxl-bigg", "tiny-flux", "tiny-z-image"
-SINGLE_FILE_MODELS: tuple[str, ...] = (SDXL, SDXL_BIGG, FLUX, Z_IMAGE)  # the tiny model folders the files are of
+FLUX_3072 = "tiny-flux-3072"
+# the tiny model folders the files are of
+SINGLE_FILE_MODELS: tuple[str, ...] = (SDXL, SDXL_BIGG, FLUX, FLUX_3072, Z_IMAGE)
 # ComfyUI's model folder names -> the models/ folders each lists (comfy's folder_paths: text_encoders lists
 # models/clip too, diffusion_models models/unet; clip and unet are their legacy names)
 LISTED_IN = {
@@ -102,6 +108,7 @@ LISTED_IN = {
 }
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt", ".msgpack", ".onnx")
 BUILDER_FILES = ("tiny_model.json",)
+STORED_DTYPES = {"F32": "float32", "F16": "float16"}  # safetensors header name -> torch dtype name
 LDM_VAE_LEVELS = 4  # comfy.diffusers_convert's VAE map is written for SD's four levels
 
 
@@ -252,9 +259,23 @@ def without_tied(state_dict: dict) -> dict:
     return out
 
 
-def _state_dict(model_class, folder: Path) -> dict:
-    model = model_class.from_pretrained(str(folder))  # in the folder's dtype (float32): no cast
+def _state_dict(model_class, folder: Path, **options) -> dict:
+    model = model_class.from_pretrained(str(folder), **options)  # float32 (every folder's but tiny-flux-3072's)
     return {key: tensor.detach() for key, tensor in model.state_dict().items()}
+
+
+def stored_dtype(folder: Path):
+    """The dtype of a model folder's weights (diffusers' from_pretrained would make float32 of float16 ones)."""
+    import safetensors
+    import torch
+
+    dtypes = set()
+    for weights in sorted(folder.glob("*.safetensors")):
+        with safetensors.safe_open(str(weights), "pt") as file:  # the header only
+            dtypes |= {file.get_slice(key).get_dtype() for key in file.keys()}
+    if len(dtypes) != 1 or not dtypes <= set(STORED_DTYPES):
+        raise ValueError(f"{folder}: weights of dtypes {sorted(dtypes)}")
+    return getattr(torch, STORED_DTYPES[dtypes.pop()])
 
 
 class SdxlSource:
@@ -308,6 +329,14 @@ class SdxlSource:
         return safetensors.torch.save({key: t.contiguous() for key, t in tensors.items()}, metadata=METADATA)
 
 
+def _bfl_transformer(folder: Path) -> dict:
+    """A Flux folder's transformer in BFL's layout, in the folder's dtype."""
+    from diffusers import FluxTransformer2DModel
+
+    folder = folder / "transformer"
+    return bfl_flux(_state_dict(FluxTransformer2DModel, folder, torch_dtype=stored_dtype(folder)))
+
+
 class Sources:
     """The tiny models' weights, loaded and converted once each, on first use."""
 
@@ -315,6 +344,7 @@ class Sources:
         self.sdxl = SdxlSource(models_dir / SDXL)
         self.sdxl_bigg = SdxlSource(models_dir / SDXL_BIGG)
         self.flux = models_dir / FLUX
+        self.flux_3072 = models_dir / FLUX_3072
         self.z_image = models_dir / Z_IMAGE
 
     @functools.cached_property
@@ -325,9 +355,11 @@ class Sources:
 
     @functools.cached_property
     def flux_bfl(self) -> dict:
-        from diffusers import FluxTransformer2DModel
+        return _bfl_transformer(self.flux)
 
-        return bfl_flux(_state_dict(FluxTransformer2DModel, self.flux / "transformer"))
+    @functools.cached_property
+    def flux_3072_bfl(self) -> dict:
+        return _bfl_transformer(self.flux_3072)
 
     @functools.cached_property
     def z_image_original(self) -> dict:
@@ -414,6 +446,11 @@ FILES: dict[str, tuple[str | None, Callable[[Sources, Path], None]]] = {
     "checkpoints/not-a-model.safetensors": (None, _not_a_model),
     "diffusion_models/tiny-flux-bfl.safetensors": (FLUX, lambda s, path: _save(s.flux_bfl, path)),
     "diffusion_models/tiny-flux-Q8_0.gguf": (FLUX, lambda s, path: write_gguf(s.flux_bfl, path, "flux")),
+    "diffusion_models/tiny-flux-3072-bfl.safetensors": (FLUX_3072, lambda s, path: _save(s.flux_3072_bfl, path)),
+    "diffusion_models/tiny-flux-3072-Q8_0.gguf": (
+        FLUX_3072,
+        lambda s, path: write_gguf(s.flux_3072_bfl, path, "flux"),
+    ),
     "diffusion_models/tiny-flux-IQ2_XXS.gguf": (
         FLUX,
         lambda s, path: write_gguf(s.flux_bfl, path, "flux", unsupported=UNSUPPORTED_TENSOR),
@@ -458,6 +495,11 @@ def single_files_named_by(prompt: dict) -> list[str]:
             folder, _, file = name.partition("/")
             names += [f"{listed}/{file}" for listed in LISTED_IN.get(folder, (folder,)) if f"{listed}/{file}" in FILES]
     return list(dict.fromkeys(names))
+
+
+def models_for(names: list[str]) -> list[str]:
+    """The tiny models (SINGLE_FILE_MODELS) the files `names` (FILES' names) are made of."""
+    return [model for model in SINGLE_FILE_MODELS if any(FILES[name][0] == model for name in names)]
 
 
 def _write(make: Callable[[Sources, Path], None], sources: Sources, path: Path) -> None:

@@ -85,6 +85,8 @@ class Model:
     # stream, so adding a component (with a new offset) leaves the others' weights as they were.
     seed: int
     tweaks: tuple[Tweak, ...] = ()
+    # A torch dtype name ("float16") to store the weights in, cast after the tweaks (float32 when None).
+    dtype: str | None = None
 
     def construct(self, tokenizers: Mapping[str, Any]) -> Any:
         config = self.config(tokenizers) if callable(self.config) else self.config
@@ -168,4 +170,6 @@ class Recipe:
             for name, model in self.models.items():
                 for tweak in model.tweaks:
                     tweak.apply(models[name])
+                if model.dtype is not None:
+                    models[name].to(getattr(torch, model.dtype))
         return models

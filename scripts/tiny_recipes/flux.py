@@ -9,6 +9,7 @@ the same weights (only the pipeline class differs). Nothing is downloaded.
 
     python scripts/build_tiny.py tiny-flux OUT_DIR [--seed N]
     python scripts/build_tiny.py tiny-flux-kontext OUT_DIR [--seed N]
+    python scripts/build_tiny.py tiny-flux-3072 OUT_DIR [--seed N]   # FLUX.1's width: 1 GB, see FLUX_3072
 
 The shapes follow Flux where the pipeline depends on them: 16 latent channels, a VAE that downsamples
 by 8 (so 64x64 pixels are 8x8 latents, packed 2x2 into 16 tokens of 64 channels), guidance embeddings
@@ -133,4 +134,29 @@ FLUX_KONTEXT = replace(
     kind="tiny-flux-kontext",
     summary="Flux Kontext: the tiny-flux weights as FluxKontextPipeline; image_conditioned and text2image",
     pipeline="diffusers.FluxKontextPipeline",
+)
+
+# tiny-flux-3072: the transformer at FLUX.1's width (24 heads x 128 = 3072, and the MLP ratio of 4 that every
+# diffusers Flux block has; no config field sets it), still one double-stream and one single-stream block, on
+# tiny-flux's text encoders, VAE, tokenizers and scheduler. diffusers' BFL converter
+# (convert_flux_transformer_checkpoint_to_diffusers) hardcodes inner_dim = 3072 and mlp_ratio = 4.0, so only
+# a transformer this wide goes through `from_single_file` in BFL's layout (the single-file fixtures of
+# scripts/tiny_single_files.py). ~0.53 B parameters, stored as float16 (1.06 GB; float32 would be 2.1 GB).
+FLUX_3072_HEADS, FLUX_3072_HEAD_DIM = 24, 128
+TRANSFORMER_3072 = replace(
+    TRANSFORMER,
+    config={
+        **TRANSFORMER.config,
+        "num_attention_heads": FLUX_3072_HEADS,
+        "attention_head_dim": FLUX_3072_HEAD_DIM,
+        "axes_dims_rope": (16, 56, 56),  # FLUX.1's, summing to the head dim
+    },
+    dtype="float16",
+)
+
+FLUX_3072 = replace(
+    FLUX,
+    kind="tiny-flux-3072",
+    summary="Flux at FLUX.1's width (3072; 1+1 blocks, float16): BFL and GGUF files via diffusers' converter",
+    models={**FLUX.models, "transformer": TRANSFORMER_3072},
 )

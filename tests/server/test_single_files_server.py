@@ -4,23 +4,36 @@ and text encoders from files, and every kind of bad file refused by name while t
 
 The fixtures (scripts/tiny_single_files.py) are written by ComfyUI's own key maps from the tiny folders, so
 "bit-identical" checks diffusers' conversion against an independent one. The checkpoint is of tiny-sdxl-bigg
-(CLIP-L and OpenCLIP-bigG of different widths, as in real SDXL: diffusers tells them apart by width). Flux
-in BFL's layout is only a bad file here: diffusers' Flux converter assumes FLUX.1's width (3072), so a tiny
-Flux cannot go through it.
+(CLIP-L and OpenCLIP-bigG of different widths, as in real SDXL: diffusers tells them apart by width). Flux in
+BFL's layout: diffusers' Flux converter assumes FLUX.1's width (3072), so the tiny-flux transformer (16 wide) is
+only a bad file here, and tiny-flux-3072's (FLUX.1's width, 1 + 1 blocks) is the one that goes through it, from
+BFL's layout and from GGUF Q8_0.
 
 GGUF bound: Q8_0 keeps 8 bits per weight with a scale per 32; on the tiny Z-Image the image differs from the
-unquantized one by at most GGUF_MAX_DIFF and a mean of GGUF_MEAN_DIFF levels of 255 (measured 2026-12-03).
+unquantized one by at most GGUF_MAX_DIFF and a mean of GGUF_MEAN_DIFF levels of 255 (measured 2026-12-03), on
+tiny-flux-3072 by FLUX_GGUF_MAX_DIFF and FLUX_GGUF_MEAN_DIFF.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pytest
 from comfy_harness import PromptRejected, load_api_workflow
 from helpers import saved_image
 
+logger = logging.getLogger(__name__)
+
 GGUF_MAX_DIFF = 32  # measured 25
 GGUF_MEAN_DIFF = 3.0  # measured 2.2
+FLUX_GGUF_MAX_DIFF = 12  # measured 8 (6 with 512 T5 tokens; one forward pass: 0.018 of the output's max)
+FLUX_GGUF_MEAN_DIFF = 1.5  # measured 0.86 (0.78 with 512 T5 tokens)
+FLUX_3072 = "tiny-flux-3072"
+# The tiny-flux-3072 runs encode 64 T5 tokens (the shipped flux_replace_denoiser too), not flux_text2image's 512:
+# at FLUX.1's width the text tokens are most of the transformer's work (a run: ~3 s instead of ~17 s).
+FLUX_TOKENS = 64
+FLUX_Q8_0 = "diffusion_models/tiny-flux-3072-Q8_0.gguf"
 
 
 def image_of(server, client, prompt) -> np.ndarray:
@@ -46,6 +59,14 @@ def bigg_image(server):
 
 
 @pytest.fixture(scope="module")
+def flux_3072_image(server):
+    """flux_text2image on the tiny-flux-3072 folder."""
+    prompt = load_api_workflow("flux_text2image")
+    prompt["1"]["inputs"]["model"] = FLUX_3072
+    return image_of(server, server.client(), short_text(prompt))
+
+
+@pytest.fixture(scope="module")
 def z_image(server):
     return image_of(server, server.client(), load_api_workflow("z_image_text2image"))
 
@@ -60,6 +81,18 @@ def replaced_z_image(source: str, **inputs) -> dict:
     prompt = load_api_workflow("z_image_replace_denoiser")
     prompt["6"]["inputs"].update(source=source, **inputs)
     return prompt
+
+
+def short_text(prompt: dict) -> dict:
+    prompt["2"]["inputs"]["max_sequence_length"] = FLUX_TOKENS
+    return prompt
+
+
+def replaced_flux(source: str = "diffusion_models/tiny-flux-3072-bfl.safetensors") -> dict:
+    prompt = load_api_workflow("flux_replace_denoiser")
+    assert prompt["6"]["inputs"]["source"] == "diffusion_models/tiny-flux-3072-bfl.safetensors"
+    prompt["6"]["inputs"]["source"] = source
+    return short_text(prompt)
 
 
 def replaced_sdxl(source: str, component: str = "auto") -> dict:
@@ -93,6 +126,39 @@ def test_a_gguf_q8_transformer_runs_close_to_the_unquantized_one(server, client,
         difference.mean(),
     )
     assert not np.array_equal(image, z_image)  # it did run quantized
+
+
+def test_the_flux_replace_workflow_is_flux_text2image_on_tiny_flux_3072_with_a_replaced_denoiser():
+    replaced, plain = load_api_workflow("flux_replace_denoiser"), load_api_workflow("flux_text2image")
+    assert replaced.pop("6")["inputs"] == {
+        "components": ["1", 0],
+        "source": "diffusion_models/tiny-flux-3072-bfl.safetensors",
+        "component": "auto",
+        "weight_dtype": "default",
+    }
+    for node in ("2", "3", "4"):
+        assert replaced[node]["inputs"].pop("components") == ["6", 0]
+        assert plain[node]["inputs"].pop("components") == ["1", 0]
+    plain["1"]["inputs"]["model"] = FLUX_3072
+    plain["2"]["inputs"]["max_sequence_length"] = FLUX_TOKENS
+    plain["5"]["inputs"]["filename_prefix"] = "mdiff_flux_replace_denoiser"
+    assert replaced == plain
+
+
+def test_a_bfl_flux_transformer_gives_the_folders_image(server, client, flux_3072_image):
+    """diffusers' BFL converter at FLUX.1's width, against ComfyUI's diffusers -> BFL conversion."""
+    assert np.array_equal(image_of(server, client, replaced_flux()), flux_3072_image)
+
+
+def test_a_gguf_q8_flux_transformer_runs_close_to_the_unquantized_one(server, client, flux_3072_image):
+    image = image_of(server, client, replaced_flux(FLUX_Q8_0))
+    difference = np.abs(image.astype(int) - flux_3072_image.astype(int))
+    logger.info("tiny-flux-3072 Q8_0: max %d, mean %.3f of 255", difference.max(), difference.mean())
+    assert difference.max() <= FLUX_GGUF_MAX_DIFF and difference.mean() <= FLUX_GGUF_MEAN_DIFF, (
+        difference.max(),
+        difference.mean(),
+    )
+    assert not np.array_equal(image, flux_3072_image)  # it did run quantized
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
 """What every tiny-model build does, whatever its recipe (each registered model is a parameter): offline,
-deterministic and pinned to committed hashes, idempotent, a standard diffusers layout of a few MiB, a
-marker that tells one model's finished folder from another's, a rebuild with another seed replaces the
-folder, and a folder the builder did not make is never replaced. What each family's folder does when
+deterministic and pinned to committed hashes, idempotent, a standard diffusers layout of a few MiB (1 GB for
+tiny-flux-3072), a marker that tells one model's finished folder from another's, a rebuild with another seed
+replaces the folder, and a folder the builder did not make is never replaced. What each family's folder does when
 loaded and run is in the per-family files beside this one."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +24,18 @@ NAMES = sorted(RECIPES)
 HASHES = Path(__file__).with_name("tiny_hashes.json")
 REWRITE = "python scripts/build_tiny.py --write-hashes tests/tools/tiny_hashes.json"
 MIB = 2**20
-MAX_SIZE = {"tiny-sdxl": 16 * MIB}  # the others: 8 MiB
+# the others: 8 MiB; tiny-flux-3072's transformer is FLUX.1's width: 0.53 B float16 parameters
+MAX_SIZE = {"tiny-sdxl": 16 * MIB, "tiny-flux-3072": 1030 * MIB}
+LARGE = ("tiny-flux-3072",)  # its builds here are removed after each test (see _drop_large_builds)
+
+
+@pytest.fixture(autouse=True)
+def _drop_large_builds(request, tmp_path):
+    """pytest keeps every tmp_path of the last three sessions: a large model's builds (1 GB) go after its test."""
+    yield
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("name") in LARGE:
+        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _weights(recipe, component: str) -> str:

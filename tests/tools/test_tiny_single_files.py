@@ -7,7 +7,8 @@ another independent way (diffusers' converter called directly, or ComfyUI's own 
   tiny encoders are 32 wide, so it loads CLIP-L's weights into it and leaves its text_projection on the meta
   device (tiny-sdxl-bigg's checkpoint, whose text_encoder_2 is 48 wide, loads whole);
 - BFL Flux (safetensors or GGUF): convert_flux_transformer_checkpoint_to_diffusers hardcodes FLUX.1's width
-  (inner_dim = 3072) to split the single blocks' fused linear1;
+  (inner_dim = 3072) to split the single blocks' fused linear1; tiny-flux-3072's transformer, that wide, goes
+  through it (bit-identical in BFL's layout, close as GGUF Q8_0);
 - a UNet without `model.diffusion_model.` (ComfyUI's UNETLoader reads either): convert_ldm_unet_checkpoint keeps
   only the keys under that prefix.
 Z-Image's original layout (safetensors, and GGUF Q8_0) is what diffusers reads in place of BFL Flux: its converter
@@ -20,9 +21,11 @@ import json
 import logging
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,11 +47,14 @@ from tiny_single_files import (
 logger = logging.getLogger(__name__)
 
 SDXL, SDXL_BIGG, FLUX, Z_IMAGE = "tiny-sdxl", "tiny-sdxl-bigg", "tiny-flux", "tiny-z-image"
+FLUX_3072 = "tiny-flux-3072"
 CHECKPOINT = "checkpoints/tiny-sdxl.safetensors"
 CHECKPOINTS = {SDXL: CHECKPOINT, SDXL_BIGG: "checkpoints/tiny-sdxl-bigg.safetensors"}
 BFL = "diffusion_models/tiny-flux-bfl.safetensors"
 Q8_0 = "diffusion_models/tiny-flux-Q8_0.gguf"
 IQ2 = "diffusion_models/tiny-flux-IQ2_XXS.gguf"
+BFL_3072 = "diffusion_models/tiny-flux-3072-bfl.safetensors"
+Q8_0_3072 = "diffusion_models/tiny-flux-3072-Q8_0.gguf"
 UNET = "unet/tiny-sdxl-unet.safetensors"
 VAE = "vae/tiny-sdxl-vae.safetensors"
 CONFIGS = {SDXL: "diffusers/tiny-sdxl-configs", SDXL_BIGG: "diffusers/tiny-sdxl-bigg-configs"}
@@ -58,6 +64,7 @@ Q8_0_BOUND = 0.05  # max |out(Q8_0) - out(F32)| / max |out(F32)|, one forward pa
 # amplifies weight error: Q8_0 is 0.43% per tensor, and float16 weights alone give 0.0037)
 Z_Q8_0_BOUND = 0.15  # the same for the tiny Z-Image through diffusers' GGUF loading: measured 0.061 (each
 # quantized tensor alone adds 0.3-2.2%; float16 weights alone give 0.0022)
+Q8_0_3072_BOUND = 0.05  # the same for tiny-flux-3072 through diffusers' GGUF loading: measured 0.018
 CLIP_WIDTH = "diffusers picks the SDXL text encoders' weights by width, and both tiny CLIPs are 32 wide"
 FLUX_WIDTH = "diffusers' BFL Flux converter hardcodes inner_dim = 3072 (FLUX.1's) to split single_blocks linear1"
 UNET_PREFIX = "diffusers' LDM UNet converter reads only keys under model.diffusion_model."
@@ -70,8 +77,10 @@ def models_dir(tiny_models) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(models_dir, tmp_path_factory) -> dict[str, Path]:
-    return build_tiny_single_files(models_dir, tmp_path_factory.mktemp("single_files"))
+def built(models_dir, tmp_path_factory) -> Iterator[dict[str, Path]]:
+    out = tmp_path_factory.mktemp("single_files")
+    yield build_tiny_single_files(models_dir, out)
+    shutil.rmtree(out, ignore_errors=True)  # 1.6 GB (tiny-flux-3072's); pytest keeps three sessions' tmp_path
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +137,7 @@ def test_builds_every_file_byte_identical(built, models_dir, tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     assert build_tiny_single_files(models_dir, tmp_path) == {name: tmp_path / name for name in FILES}
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == mtimes
+    shutil.rmtree(tmp_path)  # as `built`'s
 
 
 @pytest.mark.parametrize("model", [SDXL, SDXL_BIGG])
@@ -391,6 +401,73 @@ def test_flux_iq2_xxs_gguf_is_unsupported(built, tiny_models):
 
 
 @pytest.fixture(scope="module")
+def flux_3072(tiny_models):
+    """tiny-flux-3072's transformer in the folder's dtype (float16)."""
+    from diffusers import FluxTransformer2DModel
+
+    folder = tiny_models[FLUX_3072] / "transformer"
+    return FluxTransformer2DModel.from_pretrained(str(folder), torch_dtype=torch.float16).eval()
+
+
+def test_flux_3072_is_flux1s_width(flux_3072):
+    config = flux_3072.config
+    assert config.num_attention_heads * config.attention_head_dim == 3072 and sum(config.axes_dims_rope) == 128
+    assert flux_3072.single_transformer_blocks[0].proj_mlp.out_features == 4 * 3072  # mlp_ratio 4.0
+    assert (config.num_layers, config.num_single_layers, config.guidance_embeds) == (1, 1, True)
+
+
+def test_flux_3072_bfl_keys_and_dtype(built, flux_3072):
+    with safetensors.safe_open(built[BFL_3072], "pt") as file:
+        keys = set(file.keys())
+        assert file.get_slice("single_blocks.0.linear1.weight").get_shape() == [3 * 3072 + 4 * 3072, 3072]
+        assert {file.get_slice(key).get_dtype() for key in keys} == {"F16"}
+    assert {
+        "double_blocks.0.img_attn.qkv.weight",
+        "final_layer.adaLN_modulation.1.weight",
+        "guidance_in.in_layer.bias",
+    } <= keys
+    assert not [key for key in keys if re.search(r"transformer_blocks|to_[qkv]|norm_out", key)]
+
+
+def test_flux_3072_bfl_from_single_file(built, tiny_models, flux_3072):
+    """diffusers' own BFL converter, at the width it assumes, gives the folder's weights bit for bit."""
+    from diffusers import FluxTransformer2DModel
+
+    loaded = FluxTransformer2DModel.from_single_file(
+        str(built[BFL_3072]),
+        config=str(tiny_models[FLUX_3072]),
+        subfolder="transformer",
+        local_files_only=True,
+        torch_dtype=torch.float16,
+    )
+    assert loaded.dtype == torch.float16
+    assert_same_weights(loaded, flux_3072)
+
+
+def test_flux_3072_q8_0_from_single_file_close_to_unquantized(built, tiny_models):
+    """diffusers' own GGUF loading (GGUFLinear layers computing from the Q8_0 bytes): one forward pass within
+    Q8_0_3072_BOUND of the folder's (float16 weights, computed in float32)."""
+    from diffusers import FluxTransformer2DModel, GGUFQuantizationConfig
+    from diffusers.quantizers.gguf.utils import GGUFLinear
+
+    dequantized_gguf(built[Q8_0_3072], safetensors.torch.load_file(built[BFL_3072]))
+    loaded = FluxTransformer2DModel.from_single_file(
+        str(built[Q8_0_3072]),
+        config=str(tiny_models[FLUX_3072]),
+        subfolder="transformer",
+        local_files_only=True,
+        quantization_config=GGUFQuantizationConfig(compute_dtype=torch.float32),
+    ).eval()
+    assert isinstance(loaded.single_transformer_blocks[0].proj_mlp, GGUFLinear)
+    folder = tiny_models[FLUX_3072] / "transformer"
+    reference = FluxTransformer2DModel.from_pretrained(str(folder), torch_dtype=torch.float32).eval()
+    x = flux_inputs(reference.config)
+    error = relative_error(run_diffusers_flux(loaded, x), run_diffusers_flux(reference, x))
+    logger.info("tiny-flux-3072 Q8_0 forward: max abs diff / max abs output = %.5f", error)
+    assert 0 < error < Q8_0_3072_BOUND
+
+
+@pytest.fixture(scope="module")
 def z_image(tiny_models):
     from diffusers import ZImageTransformer2DModel
 
@@ -541,6 +618,7 @@ INFERRED = {
     CHECKPOINTS[SDXL_BIGG]: "v1",
     Z_ORIGINAL: "z-image-turbo",
     BFL: "flux-dev",
+    BFL_3072: "flux-dev",
     UNET: "v1",
     VAE: "v1",
 }
