@@ -21,6 +21,7 @@ from diffusers import ModularPipeline
 from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
 from ..adapters.factory import ComponentsType
+from ..adapters.lora import ADAPTER_SUFFIX
 from ..adapters.quiet import known_benign_diffusers_lines_hidden
 from ..adapters.weight_files import WeightsFileError, check_complete, read_header
 from .families import checkpoint_family, family_spec
@@ -43,7 +44,6 @@ from .naming import ROOT_CATEGORY
 logger = logging.getLogger(__name__)
 
 NAME = "Load Checkpoint (Diffusers)"
-LORA_SIGNS = ("lora_", ".lora.", "lora_A", "lora_down", "lora_up")  # key fragments of every LoRA format
 VAE_PREFIXES = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.")  # an LDM VAE's own top level
 
 
@@ -154,7 +154,7 @@ def load_checkpoint(path: Path, folder: Path, dtype: torch.dtype) -> tuple[Modul
 def check_checkpoint(header: dict[str, torch.Tensor], pipeline: ModularPipeline, config: str) -> None:
     """Refuse, from the header alone, what is not an all-in-one checkpoint of the folder's family."""
     keys = list(header)
-    if any(sign in key for key in keys for sign in LORA_SIGNS):
+    if any(ADAPTER_SUFFIX.search(key) for key in keys):  # the LoRA loader's own key rule
         raise WeightsFileError("it is a LoRA: put it in models/loras and use Load LoRA (Diffusers)")
     if keys and all(key.startswith(VAE_PREFIXES) for key in keys):
         raise WeightsFileError("it is a VAE alone: put it in models/vae and use Replace Component (Diffusers)")
