@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -21,159 +19,14 @@ import numpy as np
 import pytest
 import torch
 import websocket
-from comfy_harness import comfyui_dir, load_api_workflow
+from comfy_harness import load_api_workflow
 from diffusers import ModularPipeline
 from diffusers.guiders import ClassifierFreeGuidance
+from family_cases import CASES
+from family_cases.case import Case, Workflow
 from helpers import start_server
 from PIL import Image, ImageOps
 
-Workflow = dict[str, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One family workflow: a block-by-block API workflow and its one-node variant."""
-
-    graph: str  # workflows/api/<graph>.json
-    one_node: str  # workflows/api/<one_node>.json
-    model: str  # the tiny model folder under models/diffusers (as the workflows name it)
-    denoise: str  # the graph's node with the denoising loop: num_inference_steps, seed, progress
-    save: str  # the graph's SaveImage
-    single: str  # the one-node workflow's node: num_inference_steps, seed, progress
-    single_save: str  # the one-node workflow's SaveImage
-    # The plain-diffusers call that the graph makes (besides steps, generator and output type),
-    # read from the graph's widget values.
-    reference: Callable[[Workflow], dict[str, Any]]
-    other_seeds: tuple[str, ...] = ()  # more graph nodes with a seed widget, kept equal to the denoise seed
-    # Denoise-node inputs that make every step slow enough (tens of ms) to interrupt within one.
-    slow_steps: dict[str, Any] = field(default_factory=dict)
-    output: str = "images"  # the plain-diffusers output: "images" [B, H, W, 3] or "videos" [B, F, H, W, 3]
-    video: str | None = None  # the graph's SaveVideo (of the decode node's VIDEO output)
-    single_video: str | None = None  # the one-node workflow's SaveVideo
-    fps: Fraction | None = None  # the frame rate of the saved videos (the family's)
-
-    def __str__(self) -> str:
-        return self.graph
-
-
-def _inputs(workflow: Workflow, class_suffix: str) -> dict[str, Any]:
-    return next(node["inputs"] for node in workflow.values() if node["class_type"].endswith(class_suffix))
-
-
-def _z_image(graph: Workflow) -> dict[str, Any]:
-    # The guidance_scale widget keeps the guider's default (5.0 with CFG disabled in diffusers' Z-Image
-    # blocks), so the plain call leaves the guider alone.
-    text, denoise = _inputs(graph, "_text_encoder"), _inputs(graph, "_denoise")
-    return {
-        "prompt": text["prompt"],
-        "negative_prompt": text["negative_prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-    }
-
-
-def _flux(graph: Workflow) -> dict[str, Any]:
-    text, denoise = _inputs(graph, "_text_encoder"), _inputs(graph, "_denoise")
-    return {
-        "prompt": text["prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-        "guidance_scale": denoise["guidance_scale"],
-    }
-
-
-def _loaded_image(name: str, scale: dict[str, Any]) -> Image.Image:
-    """What core LoadImage + ImageScale hand to the pack, as the PIL image the pack gives diffusers."""
-    from comfy.utils import common_upscale
-    from comfyui_modular_diffusers.adapters.convert import image_to_pil
-
-    pixels = np.asarray(ImageOps.exif_transpose(Image.open(comfyui_dir() / "input" / name)).convert("RGB"))
-    image = torch.from_numpy(pixels.astype(np.float32) / 255.0)[None]
-    method, crop = scale["upscale_method"], scale["crop"]
-    image = common_upscale(image.movedim(-1, 1), scale["width"], scale["height"], method, crop).movedim(1, -1)
-    return image_to_pil(image, None)
-
-
-def _flux_kontext(graph: Workflow) -> dict[str, Any]:
-    text, encode, denoise = (_inputs(graph, suffix) for suffix in ("_text_encoder", "_vae_encoder", "_denoise"))
-    return {
-        "prompt": text["prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "image": _loaded_image(_inputs(graph, "LoadImage")["image"], _inputs(graph, "ImageScale")),
-        "_auto_resize": encode["_auto_resize"],
-        "max_area": denoise["max_area"],
-        "guidance_scale": denoise["guidance_scale"],
-    }
-
-
-def _wan(graph: Workflow) -> dict[str, Any]:
-    # The guidance_scale widget keeps the guider's default (CFG at 5.0 in diffusers' Wan blocks), so
-    # the plain call leaves the guider alone. num_frames 0 (unset) is diffusers' default (81 frames).
-    text, denoise = _inputs(graph, "_text_encoder"), _inputs(graph, "_denoise")
-    assert text["guidance_scale"] == 5.0
-    return {
-        "prompt": text["prompt"],
-        "negative_prompt": text["negative_prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-        "num_frames": denoise["num_frames"] or None,
-    }
-
-
-CASES = [
-    Case(
-        "z_image_text2image",
-        "z_image_text2image_one_node",
-        "tiny-z-image",
-        denoise="3",
-        save="5",
-        single="2",
-        single_save="3",
-        reference=_z_image,
-        slow_steps={"height": 1024, "width": 1024},
-    ),
-    Case(
-        "flux_text2image",
-        "flux_text2image_one_node",
-        "tiny-flux",
-        denoise="3",
-        save="5",
-        single="2",
-        single_save="3",
-        reference=_flux,
-        slow_steps={"height": 1024, "width": 1024},
-    ),
-    Case(
-        "flux_kontext_edit",
-        "flux_kontext_edit_one_node",
-        "tiny-flux-kontext",
-        denoise="6",
-        save="8",
-        single="4",
-        single_save="5",
-        reference=_flux_kontext,
-        other_seeds=("5",),
-        slow_steps={"max_area": 1024 * 1024},
-    ),
-    Case(
-        "wan_text2video",
-        "wan_text2video_one_node",
-        "tiny-wan",
-        denoise="3",
-        save="5",
-        single="2",
-        single_save="3",
-        reference=_wan,
-        slow_steps={"height": 128, "width": 128, "num_frames": 81},
-        output="videos",
-        video="6",
-        single_video="4",
-        fps=Fraction(16),
-    ),
-]
 parametrize_cases = pytest.mark.parametrize("case", CASES, ids=str)
 _prefixes = itertools.count()
 
@@ -398,9 +251,7 @@ def latent2rgb_preview(pipe: ModularPipeline, case: Case, graph: Workflow, steps
 
 
 PREVIEW_CASES = [pytest.param(case, False, id=str(case)) for case in CASES] + [
-    pytest.param(case, True, id=f"{case}-64x128")
-    for case in CASES
-    if case.reference is not _flux_kontext  # Kontext works at the size of its input image
+    pytest.param(case, True, id=f"{case}-64x128") for case in CASES if case.non_square_preview
 ]
 
 

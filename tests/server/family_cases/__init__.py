@@ -1,0 +1,11 @@
+"""The family workflow cases of tests/server/test_families_server.py: one module per family (as
+diffusers' modular_pipelines has one folder per family), each with its `CASES` and the function that
+reads its workflows' widgets into the plain-diffusers call. Adding a family is adding a module and a
+line here."""
+
+from __future__ import annotations
+
+from family_cases import flux, wan, z_image
+from family_cases.case import Case
+
+CASES: list[Case] = [*z_image.CASES, *flux.CASES, *wan.CASES]
