@@ -179,7 +179,20 @@ def prepare_components(
         source = bundle.pipeline.config
         components.update({name: source[name] for name in getattr(pipeline, "_config_specs", {}) if name in source})
     pipeline.update_components(**components)
+    if bundle is not None:
+        attach_undeclared(pipeline, bundle)
     return scoped
+
+
+def attach_undeclared(pipeline: ModularPipeline, bundle: ComponentsBundle) -> None:
+    """The bundle's models and tokenizers that the node's block does not declare, as plain attributes of its
+    pipeline: some blocks read one anyway (a text encoder step that casts its embeddings to the denoiser's
+    dtype), as they can in diffusers' whole pipeline. They stay out of `component_names`, so the node never
+    loads them; schedulers and guiders (per-run state) are not attached."""
+    declared = set(pipeline.component_names)
+    for name, value in bundle.pipeline.components.items():
+        if name not in declared and value is not None and not is_execution_scoped(value):
+            object.__setattr__(pipeline, name, value)
 
 
 def carry_components(state: PipelineState, scoped: Mapping[str, Any]) -> None:

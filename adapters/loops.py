@@ -12,6 +12,12 @@ run is watched at three places, none of them family-specific:
    for the preview, and each iteration counts when neither a bar nor a scheduler does (loops
    without a scheduler, e.g. one that steps by sigma itself).
 
+Without a bar the total is not declared: it is the steps left in the scheduler's current schedule;
+when each iteration of a loop sets a schedule of its own (a loop over chunks or segments whose leaf
+runs the whole timestep loop per chunk) and the loop says how many iterations it runs (its one
+required int loop input), the steps of one iteration times the iterations left, so the bar shows one
+total, every step of every chunk, from its first step on.
+
 Previews decode the latest latents with ComfyUI's previewer for the bundle's latent format, after
 the family's own `preview_latents` conversion (packed tokens -> image-shaped latents) when it has one.
 """
@@ -20,9 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import comfy.model_management as mm
@@ -53,6 +61,8 @@ class LoopReporter:
         self.latents: Any = None
         self.block_state: Any = None
         self.schedulers: list[Any] = []
+        self.schedules = 0  # how often the tapped schedulers' set_timesteps ran
+        self.iteration: Iteration | None = None
         self._bar: comfy.utils.ProgressBar | None = None
         self._previewer: Any = None
         self._preview_failed = False
@@ -65,6 +75,16 @@ class LoopReporter:
 
     def check_interrupt(self) -> None:
         mm.throw_exception_if_processing_interrupted()
+
+    def begin_iteration(self, loop: Any, count: int | None) -> None:
+        """`loop` starts an iteration; `count`: how many iterations it runs, when it says."""
+        previous = self.iteration
+        if count is None:
+            self.iteration = None
+        elif previous is not None and previous.loop is loop and previous.index + 1 < previous.count:
+            self.iteration = Iteration(loop, previous.index + 1, previous.count, self._progress(), self.schedules)
+        else:
+            self.iteration = Iteration(loop, 0, count, self._progress(), self.schedules)
 
     def advance(self, source: str, latents: Any = None, block_state: Any = None) -> None:
         if latents is not None:
@@ -85,13 +105,24 @@ class LoopReporter:
     def _total(self) -> int:
         if self.declared_total is not None:
             return max(self.declared_total, self.shown)
-        # No declared total: the steps left in the scheduler's current schedule, else a growing bar.
+        # No declared total: the steps left in the scheduler's current schedule, else a growing bar;
+        # times the iterations left when each iteration of a loop that says how many it runs has its own
+        # schedule (or, without a scheduler, is one step).
+        stepped = bool(self.counts[SCHEDULER])
+        left = self._steps_left() if stepped else 0
+        iteration = self.iteration
+        if iteration is None or (stepped and self.schedules == iteration.schedules):
+            return self.shown + left
+        per_iteration = self.shown - iteration.start + left
+        return max(self.shown, iteration.start + per_iteration * (iteration.count - iteration.index))
+
+    def _steps_left(self) -> int:
         left = 0
         for scheduler in self.schedulers:
             timesteps, index = getattr(scheduler, "timesteps", None), getattr(scheduler, "step_index", None)
             if timesteps is not None and isinstance(index, int):
                 left = max(left, len(timesteps) - index)
-        return self.shown + left if self.counts[SCHEDULER] else self.shown
+        return left
 
     def _report(self) -> None:
         total = self._total()
@@ -118,6 +149,18 @@ class LoopReporter:
             logger.warning("latent preview switched off for this run: %s: %s", type(error).__name__, error)
             self._preview_failed = True
             return None
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """The iteration `index` (of `count`) of `loop` that began when the progress was `start` and the
+    schedulers had been set `schedules` times."""
+
+    loop: Any
+    index: int
+    count: int
+    start: int
+    schedules: int
 
 
 def _image_shaped(latents: Any, latent_format: Any) -> bool:
@@ -171,14 +214,35 @@ def tap_schedulers(reporter: LoopReporter, components: Iterable[Any]) -> None:
     """Tap this run's own scheduler copies (never shared ones: the caller passes the copies)."""
     for component in components:
         if isinstance(component, SchedulerMixin) and "step" not in vars(component):
-            component.step = types.MethodType(_tapped_step, component)
+            _tap(component, "step", _tapped_step)
+            _tap(component, "set_timesteps", _tapped_set_timesteps)
             reporter.schedulers.append(component)
+
+
+def _tap(scheduler: Any, name: str, tapped: Callable[..., Any]) -> None:
+    """Make `tapped` the scheduler's own `name` method, with the class method's signature: blocks read it
+    (`inspect.signature`: whether set_timesteps takes `sigmas`, whether step takes `generator`)."""
+
+    @functools.wraps(getattr(type(scheduler), name))
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return tapped(self, *args, **kwargs)
+
+    setattr(scheduler, name, types.MethodType(method, scheduler))
 
 
 def untap_schedulers(reporter: LoopReporter) -> None:
     for scheduler in reporter.schedulers:
         vars(scheduler).pop("step", None)
+        vars(scheduler).pop("set_timesteps", None)
     reporter.schedulers.clear()
+
+
+def _tapped_set_timesteps(scheduler: Any, *args: Any, **kwargs: Any) -> Any:
+    output = type(scheduler).set_timesteps(scheduler, *args, **kwargs)
+    reporter = _reporter.get()
+    if reporter is not None and any(scheduler is tapped for tapped in reporter.schedulers):
+        reporter.schedules += 1
+    return output
 
 
 def _tapped_step(scheduler: Any, *args: Any, **kwargs: Any) -> Any:
@@ -204,6 +268,18 @@ def loop_blocks(block: ModularPipelineBlocks) -> list[LoopSequentialPipelineBloc
     return found
 
 
+def iteration_count_input(loop: LoopSequentialPipelineBlocks) -> str | None:
+    """The loop input that says how many iterations `loop` runs: its one required int loop input
+    (a number of steps, chunks or segments), if it has exactly one."""
+    names = [param.name for param in loop.loop_inputs if param.required and param.type_hint is int]
+    return names[0] if len(names) == 1 else None
+
+
+def _iteration_count(block_state: Any, name: str | None) -> int | None:
+    value = getattr(block_state, name, None) if name is not None else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def instrument_loops(block: ModularPipelineBlocks) -> int:
     """Instrument every loop in `block`'s tree (in place: pass the node's private copy). Returns the
     number of loops found."""
@@ -211,11 +287,13 @@ def instrument_loops(block: ModularPipelineBlocks) -> int:
     for loop in loops:
         original_step = loop.loop_step
         original_bar = loop.progress_bar
+        count_input = iteration_count_input(loop)
 
-        def loop_step(components, block_state, _original=original_step, **kwargs):
+        def loop_step(components, block_state, _original=original_step, _loop=loop, _count=count_input, **kwargs):
             reporter = _reporter.get()
             if reporter is not None:
                 reporter.check_interrupt()
+                reporter.begin_iteration(_loop, _iteration_count(block_state, _count))
             components, block_state = _original(components, block_state, **kwargs)
             if reporter is not None:
                 reporter.advance(LOOP, getattr(block_state, "latents", None), block_state)

@@ -20,6 +20,7 @@ unit tested on its own.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import types
 import typing
 from collections.abc import Mapping
@@ -204,7 +205,20 @@ def widget_options(spec: SocketSpec, default: Any) -> dict[str, Any]:
             options.setdefault(key, bound)
         options["min"] = min(options["min"], options["default"])
         options["max"] = max(options["max"], options["default"])
+    if spec.io_type == "FLOAT" and "default" in options:
+        # The frontend rounds a float widget to its step's decimals (or to `round`'s): a default with more
+        # (a sigma of 0.111 under a step of 0.01) would show, and run, as another value (0.11).
+        places = _decimals(options["default"])
+        for key in ("step", "round"):
+            if isinstance(options.get(key), float) and _decimals(options[key]) < places:
+                options[key] = 10.0**-places
     return options
+
+
+def _decimals(value: float) -> int:
+    """How many decimals `value` has (3 for 0.111, 0 for 1.0), at most the frontend's finest rounding (6)."""
+    exponent = decimal.Decimal(repr(float(value))).normalize().as_tuple().exponent
+    return min(6, max(0, -int(exponent)))
 
 
 def _fits_widget(io_type: str, default: Any) -> bool:

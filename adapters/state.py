@@ -3,7 +3,11 @@
 ComfyUI passes node outputs by reference and keeps them in its cache, so a node must never edit the
 state it receives. Every node works on a fork: a new `values` dict and new `kwargs_mapping` lists,
 with the values themselves (tensors, images) shared. That is O(number of keys), independent of the
-tensors' size, unlike `copy.deepcopy` (diffusers' own `pipe(state=...)` deep-copies).
+tensors' size, unlike `copy.deepcopy` (diffusers' own `pipe(state=...)` deep-copies). Random generators
+are the exception: a block draws from a generator in place, so the fork gets its own copy (same device,
+same state); otherwise a node that takes the generator an upstream node left in the state (a step
+that continues the random stream an earlier step drew from) would advance the generator of the upstream
+node's cached output, and its next run, with that node cached, would draw other noise.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ def fork_state(state: PipelineState | None) -> PipelineState:
     if state is None:
         return PipelineState()
     return PipelineState(
-        values=dict(state.values),
+        values={key: _own_generators(value) for key, value in state.values.items()},
         kwargs_mapping={kind: list(keys) for kind, keys in state.kwargs_mapping.items()},
     )
+
+
+def _own_generators(value: Any) -> Any:
+    """A copy of a generator (or of a list of them, one per batch item); any other value as it is."""
+    if isinstance(value, torch.Generator):
+        copy = torch.Generator(device=value.device)
+        copy.set_state(value.get_state())
+        return copy
+    if isinstance(value, (list, tuple)) and value and all(isinstance(item, torch.Generator) for item in value):
+        return type(value)(_own_generators(item) for item in value)
+    return value
 
 
 def describe_value(value: Any) -> dict[str, Any]:

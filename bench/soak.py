@@ -130,6 +130,14 @@ def _video_frames(path: Path) -> np.ndarray:
         return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(container.streams.video[0])])
 
 
+def _audio_samples(path: Path) -> tuple[bytes, int]:
+    """An audio file's decoded samples (as bytes: compared by hash) and its sample rate."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        samples = b"".join(frame.to_ndarray().tobytes() for frame in container.decode(stream))
+        return samples, stream.codec_context.sample_rate
+
+
 def video_shows(video: np.ndarray, frames: np.ndarray) -> bool:
     """Whether a decoded H.264 video shows these PNG frames: same shape, each frame correlated with its
     PNG (~0.9; ~0 with another frame) and of the same mean colour."""
@@ -146,8 +154,9 @@ def video_shows(video: np.ndarray, frames: np.ndarray) -> bool:
 
 def outputs_of(base: Path, prompt: Workflow, history: dict[str, Any]) -> dict[str, Any]:
     """A prompt's outputs, comparable between runs: per Save Image node the sha256 of every image's
-    pixels, per Show State node its text, per Save Video node its frames' shape and whether they show
-    the frames saved by the Save Image node of the same decoder."""
+    pixels, per Save Audio node the sha256 and sample rate of every file's samples, per Show State node
+    its text, per Save Video node its frames' shape and whether they show the frames saved by the Save
+    Image node of the same decoder."""
     result: dict[str, Any] = {}
     pngs: dict[str, np.ndarray] = {}
     for node_id, output in history["outputs"].items():
@@ -157,6 +166,9 @@ def outputs_of(base: Path, prompt: Workflow, history: dict[str, Any]) -> dict[st
         if files and output.get("animated") != [True]:
             pngs[node_id] = np.stack([_pixels(path) for path in files])
             result[f"{node_id} images"] = [hashlib.sha256(image.tobytes()).hexdigest() for image in pngs[node_id]]
+        for item in output.get("audio", []):
+            samples, rate = _audio_samples(base / item["type"] / item["subfolder"] / item["filename"])
+            result.setdefault(f"{node_id} audio", []).append([hashlib.sha256(samples).hexdigest(), rate])
     for node_id, node in prompt.items():
         if node["class_type"] == "SaveVideo" and node_id in history["outputs"]:
             (item,) = history["outputs"][node_id]["images"]

@@ -39,8 +39,6 @@ from .naming import ROOT_CATEGORY, readable
 
 logger = logging.getLogger(__name__)
 
-DECODED_OUTPUT = {"output_type": "np"}  # decoded images/frames stay float arrays: ComfyUI's IMAGE layout
-
 
 @dataclass(frozen=True, kw_only=True)
 class CatalogEntry:
@@ -149,7 +147,8 @@ def definition_for(entry: CatalogEntry, *, guider_stages: Mapping[str, str] | No
     block = block_for(entry)
     override = entry.override or NodeOverride()
     input_names = {param.name for param in block.inputs}
-    fixed = {key: value for key, value in DECODED_OUTPUT.items() if key in input_names}
+    # decoded images/frames as the family's decoders give them to ComfyUI's IMAGE (float arrays by default)
+    fixed = {"output_type": spec.output_type} if "output_type" in input_names else {}
     if entry.kind == "stage":
         guiders = {guider for guider, stage in (guider_stages or {}).items() if stage == entry.name}
     else:

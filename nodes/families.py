@@ -7,8 +7,10 @@ they get an entry.
 
 from __future__ import annotations
 
+from ..adapters.sockets import DEFAULT_MAPPING
+from ..adapters.spec import NameRule
 from . import previews
-from .family_spec import FamilySpec
+from .family_spec import FamilySpec, NodeOverride
 from .naming import readable
 from .sdxl import sdxl_nodes
 
@@ -38,6 +40,8 @@ FAMILIES: dict[str, FamilySpec] = {
         },
         latent_format="Flux2",
         checkpoint_types=("flux-2-dev",),
+        proven="Flux.2 Klein text2image (tiny-flux2-klein)",
+        preview_latents=previews.tokens_to_grid,
     ),
     "flux3": FamilySpec(
         label="Flux.3",
@@ -51,11 +55,16 @@ FAMILIES: dict[str, FamilySpec] = {
             "HeliosPyramidAutoBlocks": "Helios Pyramid",
             "HeliosPyramidDistilledAutoBlocks": "Helios Pyramid Distilled",
         },
+        latent_format="Wan21",
+        fps=24.0,
+        proven="Helios text-to-video, chunk by chunk (tiny-helios)",
     ),
     "hunyuan_video1_5": FamilySpec(
         label="HunyuanVideo 1.5",
         class_labels={"HunyuanVideo15AutoBlocks": "HunyuanVideo 1.5"},
         latent_format="HunyuanVideo15",
+        fps=24.0,  # the rate HunyuanVideo 1.5 is trained and sampled at (its 121-frame default is 5 s)
+        proven="HunyuanVideo 1.5 text-to-video (tiny-hunyuan-video15)",
     ),
     "ideogram4": FamilySpec(label="Ideogram 4", class_labels={"Ideogram4AutoBlocks": "Ideogram 4"}),
     "krea2": FamilySpec(
@@ -67,6 +76,8 @@ FAMILIES: dict[str, FamilySpec] = {
         latent_format="LTXV",
         fps=25.0,
         checkpoint_types=("ltx-video", "ltx-video-0.9.1", "ltx-video-0.9.5", "ltx-video-0.9.7"),
+        proven="LTX-Video text-to-video (tiny-ltx)",
+        preview_latents=previews.unpack_video_tokens,
     ),
     "ltx2": FamilySpec(label="LTX-2", class_labels={"LTX2AutoBlocks": "LTX-2", "LTX25AutoBlocks": "LTX-2.5"}),
     "minimax_h3": FamilySpec(
@@ -82,6 +93,15 @@ FAMILIES: dict[str, FamilySpec] = {
         label="MiniMax Music 3",
         class_labels={"MiniMaxMusic3Blocks": "MiniMax Music 3"},
         class_node_names={"MiniMaxMusic3Blocks": "Text to Music"},
+        # The lyrics are a required string without a default, which the generic policy would not show.
+        mapping=DEFAULT_MAPPING.extended({"lyrics": NameRule("STRING", {"default": "", "multiline": True})}),
+        # One generator runs through the pipeline, as in diffusers' one call: the semantic generator samples the
+        # codes from it and the denoise step draws its noise from what is left. So the seed is the Semantic
+        # Generator node's; a seed widget of its own on Denoise would start a second stream, and the block
+        # graph would no longer equal the one-node workflow. No previews: ComfyUI has no latent format for its
+        # 1D Flow-VAE latents. The AUDIO's sample rate is the vocoder's.
+        nodes={("MiniMaxMusic3Blocks", "denoise"): NodeOverride(inputs=["frame_hiddens", "num_inference_steps"])},
+        proven="text2music (tiny-minimax-music3)",
     ),
     "qwenimage": FamilySpec(
         label="Qwen-Image",
@@ -92,6 +112,12 @@ FAMILIES: dict[str, FamilySpec] = {
             "QwenImageLayeredAutoBlocks": "Qwen-Image Layered",
         },
         class_node_names={"QwenImageEditPlusAutoBlocks": "Image Edit", "QwenImageLayeredAutoBlocks": "Layered Image"},
+        latent_format="Wan21",
+        preview_latents=previews.unpack_2x2_patches,
+        # The inpainting decoders refuse any output_type but "pil" whenever the encoder's mask-overlay kwargs
+        # are in the state (diffusers 0.42.1 checks the dict, not its crops_coords): all of them decode to PIL.
+        output_type="pil",
+        proven="text2image, inpainting (tiny-qwenimage); Qwen-Image Edit image_conditioned (tiny-qwenimage-edit)",
     ),
     "qwenimage21": FamilySpec(
         label="Qwen-Image 2.1",
@@ -102,6 +128,7 @@ FAMILIES: dict[str, FamilySpec] = {
         class_labels={"StableDiffusion3AutoBlocks": "SD3"},
         latent_format="SD3",
         checkpoint_types=("sd3", "sd35_large", "sd35_medium"),
+        proven="text2image (tiny-sd3)",
     ),
     "stable_diffusion_xl": FamilySpec(
         label="SDXL",

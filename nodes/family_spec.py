@@ -47,7 +47,9 @@ class FamilySpec:
     gives this family's single files (to refuse another family's checkpoint); `denoiser_file_prefix`: what
     diffusers' converter needs in front of the keys of an original-layout denoiser file, which ComfyUI's
     diffusion_models files of that model leave out (SDXL's `model.diffusion_model.`); `nodes`: overrides of single
-    nodes, by (class, workflow or stage name).
+    nodes, by (class, workflow or stage name); `output_type`: what its decoders are asked for, "np" (float
+    arrays, ComfyUI's IMAGE as it is) unless a decoder of the family accepts nothing else ("pil": 8-bit images,
+    which ComfyUI's IMAGE holds exactly; every decoder of the family then gives the same pixels).
     """
 
     label: str
@@ -64,6 +66,7 @@ class FamilySpec:
     checkpoint_types: tuple[str, ...] = ()
     denoiser_file_prefix: str = ""
     nodes: Mapping[tuple[str, str | None], NodeOverride] = field(default_factory=dict)
+    output_type: str = "np"
 
     @property
     def all_words(self) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -67,6 +68,34 @@ def pickle_weights(folder: Path) -> list[str]:
         if not any(name.endswith(".safetensors") for name in files):
             unsafe += [f"{component.name}/{name}" for name in files if name.endswith(PICKLE_SUFFIXES)]
     return unsafe
+
+
+def open_pipeline(folder: Path) -> ModularPipeline:
+    """`ModularPipeline.from_pretrained(folder)`, which finds the modular class of a folder with only a
+    model_index.json through diffusers' auto-pipeline tables. A classic pipeline class missing from them
+    (`HunyuanVideo15Pipeline` in diffusers 0.42.1) would give a bare ModularPipeline without blocks, which
+    diffusers refuses: such a folder gets the modular class of the same name (`<X>Pipeline` ->
+    `<X>ModularPipeline`), made as from_pretrained makes it (its default blocks, specs from model_index.json)."""
+    modular = _unmapped_modular_class(folder)
+    if modular is None:
+        return ModularPipeline.from_pretrained(str(folder))
+    logger.info("%s: %s from model_index.json (not in diffusers' auto-pipeline tables)", folder, modular.__name__)
+    return modular(blocks=None, pretrained_model_name_or_path=str(folder))
+
+
+def _unmapped_modular_class(folder: Path) -> type[ModularPipeline] | None:
+    if (folder / "modular_model_index.json").is_file() or not (folder / "model_index.json").is_file():
+        return None
+    import diffusers
+    from diffusers.pipelines.auto_pipeline import _get_model
+
+    class_name = json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("_class_name")
+    if not isinstance(class_name, str) or not class_name.endswith("Pipeline") or _get_model(class_name) is not None:
+        return None
+    modular = getattr(diffusers, class_name.removesuffix("Pipeline") + "ModularPipeline", None)
+    if isinstance(modular, type) and issubclass(modular, ModularPipeline) and modular.default_blocks_name:
+        return modular
+    return None
 
 
 def pipeline_family(pipeline: ModularPipeline) -> str | None:
@@ -168,7 +197,7 @@ class LoadComponents(io.ComfyNode):
     ) -> io.NodeOutput:
         folder = checked_folder(model, allow_pickle_weights)
         with known_benign_diffusers_lines_hidden():
-            pipeline = ModularPipeline.from_pretrained(str(folder))
+            pipeline = open_pipeline(folder)
             models = model_names(pipeline)
             loadable, missing = split_by_weights(pipeline, folder, models)
             pipeline.load_components(names=loadable, dtype=DTYPES[dtype])

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 logger = logging.getLogger("tiny_build")
@@ -75,6 +75,28 @@ def drop_empty_index_entries(target: Path) -> None:
     index = json.loads(index_path.read_text(encoding="utf-8"))
     index = {key: value for key, value in index.items() if value != [None, None]}
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_modular_index(target: Path, modular_pipeline: str) -> None:
+    """Write modular_model_index.json beside model_index.json: the modular pipeline class (e.g.
+    "HunyuanVideo15ModularPipeline"), its default blocks and every component of model_index.json in its
+    subfolder here. `ModularPipeline.from_pretrained` maps a model_index.json to a modular class only for
+    pipelines in diffusers' auto-pipeline tables; for the others this index is how it finds the class.
+    Component paths are left out (null): diffusers loads components whose files are in the folder from it."""
+    import diffusers
+
+    index = json.loads((target / "model_index.json").read_text(encoding="utf-8"))
+    modular = {
+        "_blocks_class_name": getattr(diffusers, modular_pipeline).default_blocks_name,
+        "_class_name": modular_pipeline,
+        "_diffusers_version": index["_diffusers_version"],
+    }
+    for name, value in index.items():
+        if not name.startswith("_") and isinstance(value, list) and len(value) == 2:
+            spec = {"pretrained_model_name_or_path": None, "revision": None, "subfolder": name, "variant": None}
+            modular[name] = [None, None, {**spec, "type_hint": value}]
+    text = json.dumps(modular, indent=2, sort_keys=True) + "\n"
+    (target / "modular_model_index.json").write_text(text, encoding="utf-8")
 
 
 def build_folder(
@@ -222,20 +244,73 @@ QWEN_CHAT_TEMPLATE = (
 )
 
 
-def qwen_tokenizer(model_max_length: int = 512):
+def qwen_tokenizer(
+    model_max_length: int = 512,
+    special_tokens: Sequence[str] = QWEN_CHAT_SPECIAL_TOKENS,
+    whole_words: Sequence[str] = (),
+):
     """A Qwen2 BPE tokenizer over a byte-level vocabulary with no merges (one token per byte), plus
-    Qwen's chat special tokens and a minimal chat template (pipelines that encode prompts through
-    `apply_chat_template`, such as Z-Image, need one). Pad, eos and unk are <|endoftext|>."""
+    Qwen's chat special tokens (or `special_tokens`) and a minimal chat template (pipelines that encode
+    prompts through `apply_chat_template`, such as Z-Image, need one). Pad, eos and unk are <|endoftext|>.
+
+    `whole_words`: texts each of whose pre-tokens (a word with the space before it, a run of punctuation;
+    special tokens split them) becomes one token, through BPE merges that build it letter by letter. A
+    pipeline that drops its prompt template's first N tokens of the real vocabulary (Qwen-Image: 34) drops
+    exactly the template with this one too. Other text still tokenizes, mostly a byte a token."""
     from transformers import Qwen2Tokenizer
 
     vocab = byte_level_vocab()
-    for token in QWEN_CHAT_SPECIAL_TOKENS:
+    for token in special_tokens:
         vocab[token] = len(vocab)
+    merges = _whole_word_merges(whole_words, special_tokens)
+    for left, right in merges:
+        vocab.setdefault(left + right, len(vocab))
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
-        merges=[],
+        merges=merges,
         model_max_length=model_max_length,
-        additional_special_tokens=list(QWEN_CHAT_SPECIAL_TOKENS),
+        additional_special_tokens=list(special_tokens),
     )
     tokenizer.chat_template = QWEN_CHAT_TEMPLATE
     return tokenizer
+
+
+def _whole_word_merges(texts: Sequence[str], special_tokens: Sequence[str]) -> list[tuple[str, str]]:
+    """BPE merges that make every pre-token of `texts` one token. The merges of step i (joining a word's
+    first i symbols and its next one) rank before those of step i + 1, and at one step a word that starts
+    with a space before one that does not: so a word's own merges always win over those of a word that
+    starts in its middle ("Ġuser" stays whole although "user" is a word too)."""
+    import re
+
+    from transformers import Qwen2Tokenizer
+
+    if not texts:
+        return []
+    pre_tokenizer = Qwen2Tokenizer(vocab=byte_level_vocab(), merges=[]).backend_tokenizer.pre_tokenizer
+    split = re.compile("|".join(re.escape(token) for token in special_tokens)) if special_tokens else None
+    words = set()
+    for text in texts:
+        for part in split.split(text) if split else [text]:
+            words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(part) if len(word) > 1)
+    steps = sorted(
+        {(i, not word.startswith("\u0120"), word[:i], word[i]) for word in words for i in range(1, len(word))}
+    )
+    return _join_split_words([(left, right) for _, _, left, right in steps], sorted(words))
+
+
+def _join_split_words(merges: list[tuple[str, str]], words: Sequence[str]) -> list[tuple[str, str]]:
+    """`merges` plus, ranked after them, merges that join the pieces of any word they leave split: a run
+    of one character (eight spaces) becomes pairs at the first step, which the next steps never join."""
+    from tokenizers.models import BPE
+
+    merges = list(merges)
+    while True:
+        vocab = byte_level_vocab()
+        for left, right in merges:
+            vocab.setdefault(left + right, len(vocab))
+        model = BPE(vocab=vocab, merges=merges)
+        pieces = [[token.value for token in model.tokenize(word)] for word in words]
+        split = [tokens for tokens in pieces if len(tokens) > 1]
+        if not split:
+            return merges
+        merges.extend(dict.fromkeys((tokens[0], tokens[1]) for tokens in split))

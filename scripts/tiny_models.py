@@ -10,12 +10,37 @@ from pathlib import Path
 from comfy_harness import TINY_MODEL as DEFAULT_MODEL  # the model the default workflow names
 from tiny_recipes import Recipe
 from tiny_recipes.flux import FLUX, FLUX_3072, FLUX_KONTEXT
+from tiny_recipes.flux2 import FLUX2_KLEIN
+from tiny_recipes.helios import HELIOS
+from tiny_recipes.hunyuan_video1_5 import HUNYUAN_VIDEO15
+from tiny_recipes.ltx import LTX
+from tiny_recipes.minimax_music3 import MINIMAX_MUSIC3
+from tiny_recipes.qwenimage import QWENIMAGE, QWENIMAGE_EDIT
+from tiny_recipes.sd3 import SD3
 from tiny_recipes.sdxl import SDXL, SDXL_BIGG
 from tiny_recipes.wan import WAN, WAN22
 from tiny_recipes.z_image import Z_IMAGE
 
 RECIPES: dict[str, Recipe] = {
-    recipe.kind: recipe for recipe in (SDXL, SDXL_BIGG, FLUX, FLUX_KONTEXT, FLUX_3072, WAN, WAN22, Z_IMAGE)
+    recipe.kind: recipe
+    for recipe in (
+        SDXL,
+        SDXL_BIGG,
+        FLUX,
+        FLUX_KONTEXT,
+        FLUX_3072,
+        FLUX2_KLEIN,
+        HELIOS,
+        HUNYUAN_VIDEO15,
+        LTX,
+        MINIMAX_MUSIC3,
+        QWENIMAGE,
+        QWENIMAGE_EDIT,
+        SD3,
+        WAN,
+        WAN22,
+        Z_IMAGE,
+    )
 }
 assert DEFAULT_MODEL in RECIPES, DEFAULT_MODEL
 

@@ -13,6 +13,7 @@ recipe (and checking that a folder is already built) never imports torch, diffus
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,28 @@ class PinPosterior:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TieRows:
+    """Give each `group` consecutive output rows (dim 0) of every parameter whose full name matches `params`
+    the values of the group's first row. For a conv before a depth-to-space step (a VAE decoder's last conv
+    when it un-patchifies), whose consecutive output channels are the sub-pixels of one channel, this makes
+    the sub-pixels of a patch equal: smooth frames instead of per-pixel white noise, which lossy video
+    codecs (H.264 in yuv420p) wipe out."""
+
+    params: str
+    group: int
+
+    def apply(self, model: Any) -> None:
+        matched = [param for name, param in model.named_parameters() if re.fullmatch(self.params, name)]
+        if not matched:
+            raise ValueError(f"{self.params!r} matches no parameter of {type(model).__name__}")
+        for param in matched:
+            if param.shape[0] % self.group:
+                raise ValueError(f"{self.params!r}: {param.shape[0]} rows are not groups of {self.group}")
+            rows = param.view(param.shape[0] // self.group, self.group, *param.shape[1:])
+            rows.copy_(rows[:, :1].clone().expand_as(rows))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Model:
     """A component with seeded random weights: `cls(**config)` (diffusers models), or
     `cls(config_cls(**config))` (transformers models, which take a config object); then its `tweaks`."""
@@ -111,24 +134,34 @@ class Recipe:
     summary: str  # one line, for `scripts/build_tiny.py --list`
     # Bump when anything in the recipe changes what is written, so existing folders get rebuilt.
     builder_version: int
-    pipeline: str  # the pipeline class whose save_pretrained writes the folder
+    # The pipeline class whose save_pretrained writes the folder; None for a family only Modular Diffusers
+    # has (no classic pipeline class): then `modular_pipeline` writes it (see `_write_modular`).
+    pipeline: str | None = None
     pipeline_config: Mapping[str, Any] = field(default_factory=dict)  # its other __init__ arguments
     tokenizers: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
     models: Mapping[str, Model]
     scheduler: Scheduler
+    # Other weightless components the pipeline takes (a guider), by name: `cls(**config)`, saved as configs.
+    configs: Mapping[str, Scheduler] = field(default_factory=dict)
+    # A modular pipeline class name ("HunyuanVideo15ModularPipeline") when diffusers cannot map `pipeline` to
+    # it: also write a modular_model_index.json naming it (tiny_build.write_modular_index).
+    modular_pipeline: str | None = None
     record_kind: bool = True  # False only for tiny-sdxl, whose marker predates `kind`
 
     def __post_init__(self) -> None:
         seeds = [model.seed for model in self.models.values()]
         if len(set(seeds)) != len(seeds) or not all(0 < seed < 100 for seed in seeds):
             raise ValueError(f"{self.kind}: seed offsets must be distinct and in 1..99, not {seeds}")
-        if set(self.tokenizers) & set(self.models) or "scheduler" in {*self.tokenizers, *self.models}:
+        if self.pipeline is None and (self.modular_pipeline is None or self.pipeline_config or self.configs):
+            raise ValueError(f"{self.kind}: without a pipeline, a modular_pipeline (and no pipeline_config, configs)")
+        names = [*self.tokenizers, *self.models, *self.configs, "scheduler"]
+        if len(set(names)) != len(names):
             raise ValueError(f"{self.kind}: component names must be distinct")
 
     @property
     def components(self) -> tuple[str, ...]:
         """The folder's component subfolders."""
-        return (*self.models, *self.tokenizers, "scheduler")
+        return (*self.models, *self.tokenizers, "scheduler", *self.configs)
 
     def build(self, out_dir: Path, seed: int = 0) -> Path:
         """Write the folder to `out_dir` (or keep it, when already built with this seed and builder
@@ -153,9 +186,31 @@ class Recipe:
         tokenizers = {name: make() for name, make in self.tokenizers.items()}
         models = self._models(tokenizers, seed)
         scheduler = resolve(self.scheduler.cls)(**self.scheduler.config)
-        pipe = resolve(self.pipeline)(**tokenizers, **models, scheduler=scheduler, **self.pipeline_config)
+        if self.pipeline is None:
+            self._write_modular(target, {**tokenizers, **models, "scheduler": scheduler})
+            return
+        configs = {name: resolve(spec.cls)(**spec.config) for name, spec in self.configs.items()}
+        pipe = resolve(self.pipeline)(**tokenizers, **models, scheduler=scheduler, **configs, **self.pipeline_config)
         pipe.save_pretrained(str(target), safe_serialization=True)
         tiny_build.drop_empty_index_entries(target)
+        if self.modular_pipeline is not None:
+            tiny_build.write_modular_index(target, self.modular_pipeline)
+
+    def _write_modular(self, target: Path, components: Mapping[str, Any]) -> None:
+        """The folder of a family without a classic pipeline, as its modular pipeline (built from its
+        default blocks) saves it: each component in its subfolder and a modular_model_index.json naming the
+        pipeline class, its blocks and each component's class. The index records where each component was
+        saved (this build's staging folder): left out (null), as in tiny_build.write_modular_index, since
+        diffusers loads a component whose files are in the folder from the folder."""
+        pipe = resolve(f"diffusers.{self.modular_pipeline}")()
+        pipe.update_components(**components)
+        pipe.save_pretrained(str(target), safe_serialization=True, overwrite_modular_index=True)
+        index_path = target / "modular_model_index.json"
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        for value in index.values():
+            if isinstance(value, list) and len(value) == 3 and isinstance(value[2], dict):
+                value[2]["pretrained_model_name_or_path"] = None
+        index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     def _models(self, tokenizers: Mapping[str, Any], seed: int) -> dict[str, Any]:
         import torch

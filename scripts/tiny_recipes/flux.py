@@ -102,6 +102,19 @@ VAE = Model(
     ),
 )
 
+# Flux dev's scheduler config (resolution-dependent shift of the sigmas).
+SCHEDULER = Scheduler(
+    cls="diffusers.FlowMatchEulerDiscreteScheduler",
+    config=dict(
+        num_train_timesteps=1000,
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    ),
+)
 FLUX = Recipe(
     kind="tiny-flux",
     summary="Flux (dev-like, guidance embeds): CLIP + T5, flow-match Euler; text2image and image2image",
@@ -114,19 +127,7 @@ FLUX = Recipe(
         "transformer": TRANSFORMER,
         "vae": VAE,
     },
-    # Flux dev's scheduler config (resolution-dependent shift of the sigmas).
-    scheduler=Scheduler(
-        cls="diffusers.FlowMatchEulerDiscreteScheduler",
-        config=dict(
-            num_train_timesteps=1000,
-            shift=3.0,
-            use_dynamic_shifting=True,
-            base_shift=0.5,
-            max_shift=1.15,
-            base_image_seq_len=256,
-            max_image_seq_len=4096,
-        ),
-    ),
+    scheduler=SCHEDULER,
 )
 
 FLUX_KONTEXT = replace(

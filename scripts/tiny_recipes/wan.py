@@ -54,6 +54,14 @@ TRANSFORMER_PROJ_OUT_SCALE = 2.0
 # - the decoder's last conv, for contrast (a few % of the pixels clip at 0 or 1).
 VAE_DECODER_OUT_SCALE = 2.0
 
+# (Helios' transformer, whose blocks are Wan's, takes the same.)
+TRANSFORMER_TWEAKS = (
+    Scale(params=r"blocks\.\d+\.attn2\.norm_[qk]\.weight", factor=TRANSFORMER_CROSS_QK_NORM_SCALE),
+    Scale(params=r"blocks\.\d+\.attn2\.to_v\.(weight|bias)", factor=TRANSFORMER_CROSS_VALUE_SCALE),
+    Scale(params=r"condition_embedder\.text_embedder\.linear_2\.(weight|bias)", factor=TRANSFORMER_TEXT_EMBED_SCALE),
+    Scale(params=r"proj_out\.(weight|bias)", factor=TRANSFORMER_PROJ_OUT_SCALE),
+)
+
 TRANSFORMER = Model(
     cls="diffusers.WanTransformer3DModel",
     seed=2,
@@ -71,14 +79,7 @@ TRANSFORMER = Model(
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
     ),
-    tweaks=(
-        Scale(params=r"blocks\.\d+\.attn2\.norm_[qk]\.weight", factor=TRANSFORMER_CROSS_QK_NORM_SCALE),
-        Scale(params=r"blocks\.\d+\.attn2\.to_v\.(weight|bias)", factor=TRANSFORMER_CROSS_VALUE_SCALE),
-        Scale(
-            params=r"condition_embedder\.text_embedder\.linear_2\.(weight|bias)", factor=TRANSFORMER_TEXT_EMBED_SCALE
-        ),
-        Scale(params=r"proj_out\.(weight|bias)", factor=TRANSFORMER_PROJ_OUT_SCALE),
-    ),
+    tweaks=TRANSFORMER_TWEAKS,
 )
 
 WAN = Recipe(

@@ -81,6 +81,38 @@ def saved_image(server, run, node_id: str) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """The samples ([C, T], as the file stores them: int16 for the FLAC of core Save Audio, which hands
+    PyAV float samples that its FLAC encoder takes as s16) and the sample rate of an audio file."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        channels = stream.codec_context.channels
+        # Packed formats (s16) decode to [1, T * C], interleaved; planar ones to [C, T].
+        chunks = [frame.to_ndarray() for frame in container.decode(stream)]
+        samples = [chunk if chunk.shape[0] == channels else chunk.reshape(-1, channels).T for chunk in chunks]
+        return np.concatenate(samples, axis=1), stream.codec_context.sample_rate
+
+
+def saved_audio(server, run, node_id: str) -> tuple[np.ndarray, int]:
+    """Every waveform a Save Audio node of a finished run wrote (a file per batch item) as the files hold
+    them, [B, C, T], and their sample rate."""
+    assert run.status == "success", run.error() or run.history.get("status")
+    read = [
+        read_audio(server.base / "output" / item["subfolder"] / item["filename"])
+        for item in run.output(node_id)["audio"]
+    ]
+    (rate,) = {rate for _, rate in read}
+    return np.stack([samples for samples, _ in read]), rate
+
+
+def flac_quantize(waveform: np.ndarray) -> np.ndarray:
+    """What core Save Audio's FLAC keeps of a float waveform: PyAV hands the float samples to the FLAC
+    encoder as s16 (libswresample: rounded to nearest, clipped at full scale; checked sample for sample)."""
+    return np.clip(np.rint(waveform.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
 # Queues the graph with app.queuePrompt (what the Run button calls), observing the server's answer.
 QUEUE_JS = """
 (async () => {

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 from comfy_harness import WORKFLOWS, ComfyServer, load_api_workflow
-from helpers import start_server
+from helpers import read_audio, start_server
 from PIL import Image
 
 Workflow = dict[str, dict[str, Any]]
@@ -77,7 +77,8 @@ def downstream(prompt: Workflow, nodes: set[str]) -> set[str]:
 
 def outputs(server: ComfyServer, prompt: Workflow, run) -> dict[str, Any]:
     """What a run produced, per output node: saved images ([N, H, W, 3] uint8, compared exactly), Show
-    State text, and for a saved video the shape of its frames (see `check_video`)."""
+    State text, saved audio (samples and sample rate), and for a saved video the shape of its frames (see
+    `check_video`)."""
     assert run.status == "success", run.error() or run.history.get("status")
     result: dict[str, Any] = {}
     for node_id, output in run.history["outputs"].items():
@@ -93,6 +94,13 @@ def outputs(server: ComfyServer, prompt: Workflow, run) -> dict[str, Any]:
             result[f"{node_id} video"] = np.stack(frames)
         elif files:
             result[f"{node_id} images"] = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in files])
+        if output.get("audio"):  # Save Audio's files (one per batch item): samples and rate, compared exactly
+            read = [
+                read_audio(server.base / item["type"] / item["subfolder"] / item["filename"])
+                for item in output["audio"]
+            ]
+            result[f"{node_id} audio"] = np.stack([samples for samples, _ in read])
+            result[f"{node_id} audio rates"] = [rate for _, rate in read]
     assert result, f"no outputs: {run.history['outputs']}"
     for node_id, node in prompt.items():
         if node["class_type"] == "SaveVideo":
@@ -142,21 +150,30 @@ def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return not differences(a, b)
 
 
+def run_three(comfy: ComfyServer, prompts: tuple[Workflow, ...]) -> tuple[list[dict[str, Any]], list[set[str]]]:
+    """Run the prompts one after the other on one server: their outputs and the nodes each took from the cache."""
+    client = comfy.client()
+    runs = [client.run(prompt) for prompt in prompts]
+    return [outputs(comfy, prompt, run) for prompt, run in zip(prompts, runs, strict=True)], [
+        run.cached_nodes for run in runs
+    ]
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_same_outputs_under_every_cache_mode(servers, name):
     shipped = load_api_workflow(name)
     variant, changed = changed_variant(name)
     unaffected = set(shipped) - downstream(shipped, changed)
-    results: dict[str, list[dict[str, Any]]] = {}
-    for mode, comfy in servers.items():
-        client = comfy.client()
-        prompts = (shipped, variant, shipped)
-        runs = [client.run(prompt) for prompt in prompts]
-        first, other, again = (outputs(comfy, prompt, run) for prompt, run in zip(prompts, runs, strict=True))
-        results[mode] = [first, other, again]
+    prompts = (shipped, variant, shipped)
+    # The servers are separate processes with one torch thread each: their sequences run side by side.
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = {mode: pool.submit(run_three, comfy, prompts) for mode, comfy in servers.items()}
+        done = {mode: future.result() for mode, future in futures.items()}
+    results = {mode: outputs_of_runs for mode, (outputs_of_runs, _) in done.items()}
+    for mode, (runs, cached) in done.items():
+        first, other, again = runs
         assert same(first, again), f"{mode}: the same prompt twice: {differences(first, again)}"
         assert not same(first, other), f"{mode}: changing {sorted(changed)} changed nothing"
-        cached = [run.cached_nodes for run in runs]
         if mode == "none":
             assert cached == [set(), set(), set()]
         elif mode == "default":  # classic: what the previous prompt computed and this one did not change

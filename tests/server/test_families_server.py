@@ -24,7 +24,7 @@ from diffusers import ModularPipeline
 from diffusers.guiders import ClassifierFreeGuidance
 from family_cases import CASES
 from family_cases.case import Case, Workflow
-from helpers import start_server
+from helpers import flac_quantize, saved_audio, start_server
 from PIL import Image, ImageOps
 
 parametrize_cases = pytest.mark.parametrize("case", CASES, ids=str)
@@ -33,8 +33,11 @@ _prefixes = itertools.count()
 
 def graph_prompt(case: Case, steps: int, seed: int, **denoise: Any) -> Workflow:
     prompt = load_api_workflow(case.graph)
-    prompt[case.denoise]["inputs"].update(num_inference_steps=steps, seed=seed, **denoise)
-    for node in case.other_seeds:
+    prompt[case.denoise]["inputs"].update(num_inference_steps=steps, **denoise)
+    # The denoise node's seed, and the other seed widgets' (a denoise node may have none of its own).
+    seeded = [node for node in (case.denoise, *case.other_seeds) if "seed" in prompt[node]["inputs"]]
+    assert seeded, f"{case}: no seed widget on the denoise node or other_seeds"
+    for node in seeded:
         prompt[node]["inputs"]["seed"] = seed
     _name_outputs(prompt, case.graph, case.save, case.video)
     return prompt
@@ -60,6 +63,16 @@ def saved_images(server, run, node_id: str) -> np.ndarray:
     images = run.output(node_id)["images"]
     files = [server.base / "output" / image["subfolder"] / image["filename"] for image in images]
     return np.stack([np.asarray(Image.open(path).convert("RGB")) for path in files])
+
+
+def saved_output(server, run, case: Case, node_id: str) -> np.ndarray:
+    """What the case's save node wrote: SaveImage's frames [N, H, W, 3] uint8, or (audio) SaveAudio's
+    samples [B, C, T] int16, checked to be at the model's sample rate."""
+    if not case.is_audio:
+        return saved_images(server, run, node_id)
+    samples, rate = saved_audio(server, run, node_id)
+    assert rate == case.sample_rate
+    return samples
 
 
 def saved_video(server, run, node_id: str) -> tuple[np.ndarray, Fraction]:
@@ -118,27 +131,50 @@ def fresh_server(tmp_path_factory, tiny_model):
 
 def plain_frames(pipe: ModularPipeline, case: Case, graph: Workflow, steps: int, seed: int) -> np.ndarray:
     """What plain diffusers makes for the graph, as the frames SaveImage writes: [N, H, W, 3] uint8
-    (an image batch, or every frame of every video: how the pack's IMAGE output flattens them)."""
+    (an image batch, or every frame of every video: how the pack's IMAGE output flattens them), decoded
+    to the family's output type as the pack's decoders are (8-bit PIL images are saved as they are)."""
+    from comfyui_modular_diffusers.nodes.families import FAMILIES
+
+    output_type = FAMILIES[type(pipe).__module__.split(".")[2]].output_type
     result = pipe(
+        **case.reference(graph),
+        num_inference_steps=steps,
+        generator=torch.Generator().manual_seed(seed),
+        output_type=output_type,
+        output=case.output,
+    )
+    if output_type == "pil":
+        return np.stack([np.asarray(image.convert("RGB")) for image in result])
+    result = np.asarray(result)
+    return comfy_quantize(result.reshape(-1, *result.shape[-3:]))
+
+
+def plain_output(pipe: ModularPipeline, case: Case, graph: Workflow, steps: int, seed: int) -> np.ndarray:
+    """What plain diffusers makes for the graph, as the case's save node writes it (`saved_output`)."""
+    if not case.is_audio:
+        return plain_frames(pipe, case, graph, steps, seed)
+    waveforms = pipe(
         **case.reference(graph),
         num_inference_steps=steps,
         generator=torch.Generator().manual_seed(seed),
         output_type="np",
         output=case.output,
     )
-    result = np.asarray(result)
-    return comfy_quantize(result.reshape(-1, *result.shape[-3:]))
+    return flac_quantize(np.asarray(waveforms))
 
 
 @parametrize_cases
 def test_block_graph_equals_plain_diffusers(server, client, plain_pipelines, case):
     steps, seed = 8, 42
     run = client.run(graph_prompt(case, steps, seed))
-    comfy_frames = saved_images(server, run, case.save)
-    assert comfy_frames.shape[1:] == (64, 64, 3)
-    assert comfy_frames.std() > 5  # not flat
+    comfy_frames = saved_output(server, run, case, case.save)
+    if case.is_audio:
+        assert comfy_frames.ndim == 3 and comfy_frames.std() > 1000  # [B, C, T] of int16: not silent
+    else:
+        assert comfy_frames.shape[1:] == (64, 64, 3)
+        assert comfy_frames.std() > 5  # not flat
     pipe = plain_pipelines(case.model)
-    reference = plain_frames(pipe, case, load_api_workflow(case.graph), steps, seed)
+    reference = plain_output(pipe, case, load_api_workflow(case.graph), steps, seed)
     assert reference.shape == comfy_frames.shape
     assert np.array_equal(reference, comfy_frames)
     if case.output == "videos":  # every frame of the one video: the denoise node's count, else diffusers' default
@@ -150,13 +186,16 @@ def test_block_graph_equals_plain_diffusers(server, client, plain_pipelines, cas
 
 @parametrize_cases
 def test_one_node_equals_block_graph_and_seeds_decide(server, client, case):
-    graph = saved_images(server, client.run(graph_prompt(case, 8, 42)), case.save)
+    # The graph runs with other steps first, so its denoise node then runs again on cached upstream nodes,
+    # whose outputs its first run must have left as they were (a generator it drew from, say).
+    assert client.run(graph_prompt(case, 7, 42)).status == "success"
+    graph = saved_output(server, client.run(graph_prompt(case, 8, 42)), case, case.save)
     single_run = client.run(one_node_prompt(case, 8, 42))
-    single = saved_images(server, single_run, case.single_save)
+    single = saved_output(server, single_run, case, case.single_save)
     assert np.array_equal(graph, single)
     if case.single_video is not None:
         check_video_of_frames(server, single_run, case.single_video, single, case.fps)
-    other_seed = saved_images(server, client.run(one_node_prompt(case, 8, 43)), case.single_save)
+    other_seed = saved_output(server, client.run(one_node_prompt(case, 8, 43)), case, case.single_save)
     assert np.abs(single.astype(int) - other_seed.astype(int)).mean() > 2
 
 
@@ -169,8 +208,10 @@ def test_progress_messages_count_the_steps(client, case):
         assert {m["max"] for m in progress} == {len(progress)}
         return [m["value"] for m in progress]
 
-    assert steps_reported(client.run(graph_prompt(case, 7, 1007)), case.denoise) == list(range(1, 8))
-    assert steps_reported(client.run(one_node_prompt(case, 5, 1005)), case.single) == [1, 2, 3, 4, 5]
+    # Every step of every chunk, under one total (the `max` of every message) from the first step on.
+    graph_steps, single_steps = 7 * case.chunks, 5 * case.chunks
+    assert steps_reported(client.run(graph_prompt(case, 7, 1007)), case.denoise) == list(range(1, graph_steps + 1))
+    assert steps_reported(client.run(one_node_prompt(case, 5, 1005)), case.single) == list(range(1, single_steps + 1))
 
 
 @parametrize_cases
@@ -183,13 +224,15 @@ def test_interrupt_stops_the_loop_and_the_next_prompt_is_clean(server, client, f
             if len(seen) == 1:
                 client.interrupt(prompt_id)
 
-    long_run = client.run(graph_prompt(case, 1000, 5, **case.slow_steps), on_message=interrupt_at_first_step)
+    long_prompt = graph_prompt(case, 1000, 5)
+    long_prompt[case.slow_node or case.denoise]["inputs"].update(case.slow_steps)
+    long_run = client.run(long_prompt, on_message=interrupt_at_first_step)
     interrupted = long_run.events("execution_interrupted")
     assert interrupted and interrupted[0]["node_id"] == case.denoise
     assert long_run.status == "error"
     assert 1 <= len(seen) <= 3  # stopped within a step or two of the request, not after 1000
-    after = saved_images(server, client.run(graph_prompt(case, 6, 5)), case.save)
-    fresh = saved_images(fresh_server, fresh_server.client().run(graph_prompt(case, 6, 5)), case.save)
+    after = saved_output(server, client.run(graph_prompt(case, 6, 5)), case, case.save)
+    fresh = saved_output(fresh_server, fresh_server.client().run(graph_prompt(case, 6, 5)), case, case.save)
     assert np.array_equal(after, fresh)
 
 
@@ -244,6 +287,8 @@ def latent2rgb_preview(pipe: ModularPipeline, case: Case, graph: Workflow, steps
         generator=torch.Generator().manual_seed(seed),
         output="latents",
     )
+    if case.loop_latents is not None:
+        latents = case.loop_latents(pipe, latents)
     factors = ("latent_rgb_factors", "latent_rgb_factors_bias", "latent_rgb_factors_reshape")
     previewer = latent_preview.Latent2RGBPreviewer(*(getattr(latent_format, name) for name in factors))
     image = previewer.decode_latent_to_preview(latents.float())
@@ -265,7 +310,10 @@ def test_latent_previews_at_every_step(preview_server, plain_pipelines, case, no
     prompt = graph_prompt(case, steps, seed, **({"height": 64, "width": 128} if non_square else {}))
     status, images = preview_images(preview_server, prompt)
     assert status == "success"
-    assert len(images) == steps
+    if not case.previews:  # ComfyUI has no latent format for the family's latents: none, and no failure
+        assert images == []
+        return
+    assert len(images) == steps * case.chunks
     last = np.asarray(images[-1].convert("RGB")).astype(int)
     expected = np.asarray(latent2rgb_preview(plain_pipelines(case.model), case, prompt, steps, seed)).astype(int)
     assert last.shape == expected.shape

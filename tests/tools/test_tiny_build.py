@@ -25,7 +25,8 @@ HASHES = Path(__file__).with_name("tiny_hashes.json")
 REWRITE = "python scripts/build_tiny.py --write-hashes tests/tools/tiny_hashes.json"
 MIB = 2**20
 # the others: 8 MiB; tiny-flux-3072's transformer is FLUX.1's width: 0.53 B float16 parameters
-MAX_SIZE = {"tiny-sdxl": 16 * MIB, "tiny-flux-3072": 1030 * MIB}
+# tiny-hunyuan-video15's transformer has ByT5's projection, 2048 wide whatever its config (4.2 M float16 parameters)
+MAX_SIZE = {"tiny-sdxl": 16 * MIB, "tiny-flux-3072": 1030 * MIB, "tiny-hunyuan-video15": 16 * MIB}
 LARGE = ("tiny-flux-3072",)  # its builds here are removed after each test (see _drop_large_builds)
 
 
@@ -49,13 +50,17 @@ def _check_layout(name: str, folder: Path, hashes: dict[str, str]) -> None:
     for component in recipe.components:
         assert (folder / component).is_dir(), component
     assert {_weights(recipe, component) for component in recipe.models} <= set(hashes)
-    assert {f"{tokenizer}/tokenizer.json" for tokenizer in recipe.tokenizers} <= set(hashes)
+    for tokenizer in recipe.tokenizers:  # tokenizer.json for a `tokenizers`-backed one (not ByT5's bytes)
+        config = json.loads((folder / tokenizer / "tokenizer_config.json").read_text())
+        assert config.get("backend") == "custom" or f"{tokenizer}/tokenizer.json" in hashes, tokenizer
     assert "scheduler/scheduler_config.json" in hashes
     assert not any(path.endswith(".bin") for path in hashes)
     assert sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) < MAX_SIZE.get(name, 8 * MIB)
 
-    index = json.loads((folder / "model_index.json").read_text())
-    assert index["_class_name"] == recipe.pipeline.rpartition(".")[2]
+    # A family without a classic pipeline (no `pipeline`) has only its modular pipeline's index.
+    index_file = "model_index.json" if recipe.pipeline else "modular_model_index.json"
+    index = json.loads((folder / index_file).read_text())
+    assert index["_class_name"] == (recipe.pipeline or recipe.modular_pipeline).rpartition(".")[2]
     assert set(recipe.components) <= set(index)
     assert [None, None] not in index.values()
     marker = json.loads((folder / MARKER).read_text())

@@ -5,7 +5,18 @@ line here."""
 
 from __future__ import annotations
 
-from family_cases import flux, wan, z_image
+from family_cases import flux, flux2, helios, hunyuan_video1_5, ltx, minimax_music3, qwenimage, sd3, wan, z_image
 from family_cases.case import Case
 
-CASES: list[Case] = [*z_image.CASES, *flux.CASES, *wan.CASES]
+CASES: list[Case] = [
+    *z_image.CASES,
+    *flux.CASES,
+    *flux2.CASES,
+    *helios.CASES,
+    *hunyuan_video1_5.CASES,
+    *ltx.CASES,
+    *minimax_music3.CASES,
+    *qwenimage.CASES,
+    *sd3.CASES,
+    *wan.CASES,
+]

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from family_cases.case import Case, Workflow, inputs_of, loaded_image
+from family_cases.case import SIZE, Case, Workflow, inputs_of, loaded_image, widgets
 
 
 def flux(graph: Workflow) -> dict[str, Any]:
-    text, denoise = inputs_of(graph, "_text_encoder"), inputs_of(graph, "_denoise")
-    return {
-        "prompt": text["prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-        "guidance_scale": denoise["guidance_scale"],
-    }
+    return widgets(graph, text_encoder=("prompt", "max_sequence_length"), denoise=(*SIZE, "guidance_scale"))
 
 
 def flux_kontext(graph: Workflow) -> dict[str, Any]:

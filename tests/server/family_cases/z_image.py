@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from family_cases.case import Case, Workflow, inputs_of
+from family_cases.case import SIZE, TEXT, Case, Workflow, widgets
 
 
 def z_image(graph: Workflow) -> dict[str, Any]:
     # The guidance_scale widget keeps the guider's default (5.0 with CFG disabled in diffusers' Z-Image
     # blocks), so the plain call leaves the guider alone.
-    text, denoise = inputs_of(graph, "_text_encoder"), inputs_of(graph, "_denoise")
-    return {
-        "prompt": text["prompt"],
-        "negative_prompt": text["negative_prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-    }
+    return widgets(graph, text_encoder=TEXT, denoise=SIZE)
 
 
 CASES = [

@@ -44,6 +44,18 @@ def test_models_are_shared_and_execution_components_copied(bundle):
     assert scoped["guider"].guidance_scale == 7.5
 
 
+def test_undeclared_models_are_attached_but_never_loaded(bundle):
+    """A block may read a model it does not declare (a text encoder step that takes the denoiser's dtype):
+    the node's pipeline has the bundle's other models and tokenizers as attributes, outside its components."""
+    pipeline = StableDiffusionXLAutoBlocks().sub_blocks["text_encoder"].init_pipeline()
+    assert "unet" not in pipeline.component_names
+    prepare_components(pipeline, bundle, PipelineState(), {})
+    assert pipeline.unet is bundle.get("unet") and pipeline.vae is bundle.get("vae")
+    assert "unet" not in pipeline.component_names and "unet" not in pipeline.components
+    assert pipeline.text_encoder is bundle.get("text_encoder")
+    assert not hasattr(denoise_pipeline(), "text_encoder")  # nothing outlives the node's own pipeline
+
+
 def test_a_guider_shipped_off_is_switched_on_by_a_scale():
     pipeline = denoise_pipeline()
     off = type(pipeline.guider).from_config(pipeline.guider.config, enabled=False)

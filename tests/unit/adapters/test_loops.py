@@ -132,6 +132,38 @@ class BarChunkLoop(ChunkLoop):
     declares_bar = True
 
 
+class CountedChunkLoop(ChunkLoop):
+    """A chunk loop without a bar that says how many chunks it runs (a required int loop input)."""
+
+    @property
+    def loop_inputs(self):
+        return [InputParam("latents"), InputParam("num_chunks", type_hint=int, required=True)]
+
+    def __call__(self, components, state):
+        block_state = self.get_block_state(state)
+        for k in range(block_state.num_chunks):
+            components, block_state = self.loop_step(components, block_state, k=k)
+        self.set_block_state(state, block_state)
+        return components, state
+
+
+class CountedStepLoop(StepLoop):
+    """A timestep loop without a bar whose step count is a required int loop input: one schedule, set
+    before the loop, spans every iteration."""
+
+    @property
+    def loop_inputs(self):
+        return [InputParam("latents"), InputParam("num_inference_steps", type_hint=int, required=True)]
+
+    def __call__(self, components, state):
+        block_state = self.get_block_state(state)
+        components.scheduler.set_timesteps(block_state.num_inference_steps)
+        for i, t in enumerate(components.scheduler.timesteps):
+            components, block_state = self.loop_step(components, block_state, i=i, t=t)
+        self.set_block_state(state, block_state)
+        return components, state
+
+
 @pytest.fixture
 def progress():
     seen = []
@@ -157,6 +189,8 @@ def run_loop(block, stop_at: int | None = None, seen: list | None = None):
 
     state = PipelineState()
     state.set("latents", torch.zeros(1, 4, 2, 2))
+    state.set("num_chunks", CHUNKS)
+    state.set("num_inference_steps", STEPS)
     reporter = LoopReporter("7")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(FlowMatchEulerDiscreteScheduler, "step", counting_step)
@@ -183,7 +217,16 @@ def test_every_denoising_step_counts_once(progress, loop):
     assert progress[-1] == (total_steps, total_steps)
 
 
-@pytest.mark.parametrize("loop", [StepLoop, ChunkLoop, BarChunkLoop])
+@pytest.mark.parametrize("loop", [CountedChunkLoop, CountedStepLoop])
+def test_a_loop_that_says_its_count_reports_the_total_from_the_first_step(progress, loop):
+    """No bar: a loop over chunks with a schedule per chunk shows chunks x steps from its first step;
+    a loop whose iterations are the steps of one schedule shows the schedule's steps (not their square)."""
+    total_steps = CHUNKS * STEPS if loop is CountedChunkLoop else STEPS
+    assert run_loop(loop()) == total_steps
+    assert progress == [(value, total_steps) for value in range(1, total_steps + 1)]
+
+
+@pytest.mark.parametrize("loop", [StepLoop, ChunkLoop, BarChunkLoop, CountedChunkLoop])
 def test_interrupt_stops_within_one_step(progress, loop):
     # The interrupt arrives during step 2 of the first chunk; no further step may start.
     assert run_loop(loop(), stop_at=2) == 2
@@ -236,3 +279,25 @@ def test_the_total_adds_up_over_several_bars(progress):
     for _ in range(2):
         reporter.advance(BAR)
     assert progress == [(1, 3), (2, 3), (3, 3), (4, 5), (5, 5)]
+
+
+def test_tapped_schedulers_keep_their_signatures():
+    """Blocks read a scheduler's signatures (diffusers' `retrieve_timesteps`: does set_timesteps take
+    `sigmas`? `prepare_extra_step_kwargs`: does step take `generator`?), so the taps keep the class's."""
+    import inspect
+
+    from comfyui_modular_diffusers.adapters.loops import tap_schedulers, untap_schedulers
+
+    scheduler, untapped = FlowMatchEulerDiscreteScheduler(), FlowMatchEulerDiscreteScheduler()
+    reporter = LoopReporter(None)
+    tap_schedulers(reporter, [scheduler])
+    try:
+        for name in ("set_timesteps", "step"):
+            assert name in vars(scheduler)  # tapped
+            assert inspect.signature(getattr(scheduler, name)) == inspect.signature(getattr(untapped, name))
+        assert "sigmas" in inspect.signature(scheduler.set_timesteps).parameters
+        assert "generator" in inspect.signature(scheduler.step).parameters
+        scheduler.set_timesteps(sigmas=[1.0, 0.5])
+        assert len(scheduler.timesteps) == 2
+    finally:
+        untap_schedulers(reporter)

@@ -77,6 +77,18 @@ def test_default_type_then_generic_socket():
     assert generic.io_type == sockets.VALUE and not generic.is_widget
 
 
+@pytest.mark.parametrize(("default", "step"), [(2.5, 0.01), (0.111, 0.001), (1e-05, 1e-05), (1 / 3, 1e-06)])
+def test_a_float_widget_steps_finely_enough_to_keep_its_default(default, step):
+    # The frontend rounds a float widget to its step's decimals: 0.111 with a step of 0.01 would run as 0.11.
+    assert DEFAULT_MAPPING.input_socket(InputParam("sigma_min", default=default)).options["step"] == step
+
+
+@pytest.mark.parametrize(("default", "step"), [(1.0, 0.25), (0.5, 0.25), (0.125, 0.001)])
+def test_a_coarser_step_is_kept_when_it_holds_the_default(default, step):
+    mapping = DEFAULT_MAPPING.extended({"scale": NameRule("FLOAT", {"step": 0.25})})
+    assert mapping.input_socket(InputParam("scale", default=default)).options["step"] == step
+
+
 def test_int_without_default_is_an_input_only_socket():
     spec = DEFAULT_MAPPING.input_socket(InputParam("count", type_hint=int))
     assert spec.io_type == "INT" and not spec.is_widget

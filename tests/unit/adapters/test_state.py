@@ -21,6 +21,23 @@ def test_fork_is_independent_but_shares_values():
     assert fork.get("latents") is latents  # O(1): tensors are shared, never copied
 
 
+def test_fork_copies_generators_so_a_draw_from_the_fork_leaves_the_original_as_it_was():
+    """A node drawing from the generator an upstream node left in the state must not advance the one in
+    the upstream node's (cached) output: the next run of the node gets the same noise."""
+    generator = torch.Generator().manual_seed(3)
+    generators = [torch.Generator().manual_seed(4), torch.Generator().manual_seed(5)]
+    original = PipelineState()
+    original.set("generator", generator)
+    original.set("generators", generators)
+    fork = fork_state(original)
+    assert fork.get("generator") is not generator and fork.get("generators")[0] is not generators[0]
+    first = torch.randn(4, generator=fork.get("generator"))
+    again = torch.randn(4, generator=fork_state(original).get("generator"))
+    assert torch.equal(first, again)
+    assert torch.equal(torch.randn(4, generator=generator), first)
+    assert torch.equal(torch.randn(2, generator=fork.get("generators")[1]), torch.randn(2, generator=generators[1]))
+
+
 def test_fork_of_nothing_is_empty():
     assert fork_state(None).values == {}
 

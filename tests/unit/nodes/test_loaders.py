@@ -75,3 +75,29 @@ def test_weight_dtypes_apply_to_the_denoiser_and_the_text_encoders(diffusers_fol
     (bundle,) = loaders.LoadComponents.execute(model="tiny-sdxl", dtype="float32", weight_dtype="fp8_e5m2").args
     assert bundle.get("unet").down_blocks[1].attentions[0].proj_in.weight.dtype == torch.float8_e5m2
     assert all(parameter.dtype == torch.float32 for parameter in bundle.get("text_encoder").parameters())
+
+
+def test_a_model_index_that_diffusers_maps_to_no_modular_class_loads(tiny_models, tmp_path, monkeypatch):
+    """A folder with only a model_index.json of a pipeline class missing from diffusers' auto-pipeline tables
+    (HunyuanVideo15Pipeline, as the real HunyuanVideo 1.5 folders have) loads as the modular class of that
+    name; the tiny folder's modular_model_index.json is left out here."""
+    source = tiny_models["tiny-hunyuan-video15"]
+    folder = tmp_path / "diffusers" / "hunyuan-index-only"
+    folder.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.is_dir():
+            (folder / entry.name).symlink_to(entry, target_is_directory=True)
+    (folder / "model_index.json").write_text((source / "model_index.json").read_text())
+    with pytest.raises(ValueError, match="No pipeline blocks"):  # diffusers 0.42.1 alone
+        loaders.ModularPipeline.from_pretrained(str(folder))
+
+    pipeline = loaders.open_pipeline(folder)
+    assert type(pipeline).__name__ == "HunyuanVideo15ModularPipeline"
+    assert type(pipeline.blocks).__name__ == "HunyuanVideo15AutoBlocks"
+    assert pipeline._component_specs["transformer"].pretrained_model_name_or_path == str(folder)
+    monkeypatch.setattr(
+        folder_paths, "get_folder_paths", lambda name: [str(folder.parent)] if name == "diffusers" else []
+    )
+    (bundle,) = loaders.LoadComponents.execute(model="hunyuan-index-only", dtype="float32").args
+    assert bundle.family == "hunyuan_video1_5" and {"transformer", "vae", "text_encoder_2"} <= set(bundle.patchers)
+    assert type(loaders.open_pipeline(source)).__name__ == "HunyuanVideo15ModularPipeline"  # its modular index
