@@ -22,10 +22,13 @@ and trimmed to 4k + 1 frames. Heights and widths must be multiples of 16.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tiny_build import t5_tokenizer
 
 from tiny_recipes import Model, Recipe, Scale, Scheduler, text_encoders
 from tiny_recipes.wan import LATENT_CHANNELS, TEXT_HIDDEN, TRANSFORMER_TWEAKS
+from tiny_recipes.wan import VAE as WAN_VAE
 
 HEADS, HEAD_DIM = 2, 12
 ROPE_DIM = (4, 4, 4)  # frames, rows, columns: their sum is the head width
@@ -67,16 +70,9 @@ TRANSFORMER = Model(
 
 # The Wan 2.1 VAE's layout at half tiny-wan's width (base_dim 4): Helios decodes every chunk on its own, so
 # the decoder runs once per chunk and is a large part of a run.
-VAE = Model(
-    cls="diffusers.AutoencoderKLWan",
-    seed=3,
-    config=dict(
-        base_dim=4,
-        z_dim=LATENT_CHANNELS,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-    ),
+VAE = replace(
+    WAN_VAE,
+    config={**WAN_VAE.config, "base_dim": 4},
     tweaks=(Scale(params=r"decoder\.conv_out\.(weight|bias)", factor=VAE_DECODER_OUT_SCALE),),
 )
 

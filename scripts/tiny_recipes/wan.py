@@ -82,6 +82,19 @@ TRANSFORMER = Model(
     tweaks=TRANSFORMER_TWEAKS,
 )
 
+VAE = Model(
+    cls="diffusers.AutoencoderKLWan",
+    seed=3,
+    config=dict(
+        base_dim=8,
+        z_dim=LATENT_CHANNELS,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    ),
+    tweaks=(Scale(params=r"decoder\.conv_out\.(weight|bias)", factor=VAE_DECODER_OUT_SCALE),),
+)
+
 WAN = Recipe(
     kind="tiny-wan",
     summary="Wan 2.1 T2V: UMT5, one transformer, Wan VAE, UniPC; 5-frame 64x64 videos",
@@ -91,18 +104,7 @@ WAN = Recipe(
     models={
         "text_encoder": text_encoders.t5(seed=1, tokenizer="tokenizer", d_model=TEXT_HIDDEN, umt5=True),
         "transformer": TRANSFORMER,
-        "vae": Model(
-            cls="diffusers.AutoencoderKLWan",
-            seed=3,
-            config=dict(
-                base_dim=8,
-                z_dim=LATENT_CHANNELS,
-                dim_mult=[1, 1, 1, 1],
-                num_res_blocks=1,
-                temperal_downsample=[False, True, True],
-            ),
-            tweaks=(Scale(params=r"decoder\.conv_out\.(weight|bias)", factor=VAE_DECODER_OUT_SCALE),),
-        ),
+        "vae": VAE,
     },
     # The scheduler config of the Wan 2.1 T2V checkpoints (UniPC on flow-matching sigmas, shift 3), for
     # both variants.

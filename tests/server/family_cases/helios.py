@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from family_cases.case import Case, Workflow, inputs_of
+from family_cases.case import SIZE, TEXT, Case, Workflow, inputs_of, widgets
 
 CHUNKS = 2  # ceil(num_frames 9 / ((num_latent_frames_per_chunk 2 - 1) * 4 + 1))
 
@@ -17,18 +17,9 @@ CHUNKS = 2  # ceil(num_frames 9 / ((num_latent_frames_per_chunk 2 - 1) * 4 + 1))
 def helios(graph: Workflow) -> dict[str, Any]:
     # The guidance_scale widget keeps the guider's default (CFG at 5.0 in diffusers' Helios blocks), so
     # the plain call leaves the guider alone.
-    text, denoise = inputs_of(graph, "_text_encoder"), inputs_of(graph, "_denoise")
-    assert text["guidance_scale"] == 5.0
-    return {
-        "prompt": text["prompt"],
-        "negative_prompt": text["negative_prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-        "num_frames": denoise["num_frames"],
-        "num_latent_frames_per_chunk": denoise["num_latent_frames_per_chunk"],
-        "keep_first_frame": denoise["keep_first_frame"],
-    }
+    assert inputs_of(graph, "_text_encoder")["guidance_scale"] == 5.0
+    chunking = ("num_frames", "num_latent_frames_per_chunk", "keep_first_frame")
+    return widgets(graph, text_encoder=TEXT, denoise=(*SIZE, *chunking))
 
 
 CASES = [

@@ -6,21 +6,14 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from family_cases.case import Case, Workflow, inputs_of
+from family_cases.case import SIZE, Case, Workflow, inputs_of, widgets
 
 
 def hunyuan_video15(graph: Workflow) -> dict[str, Any]:
     # The guidance_scale widget is the folder's guider's scale (CFG at 6.0, the 480p T2V checkpoint's), so
     # the plain call keeps the guider the folder ships.
-    text, denoise = inputs_of(graph, "_text_encoder"), inputs_of(graph, "_denoise")
-    assert text["guidance_scale"] == 6.0
-    return {
-        "prompt": text["prompt"],
-        "negative_prompt": text["negative_prompt"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-        "num_frames": denoise["num_frames"],
-    }
+    assert inputs_of(graph, "_text_encoder")["guidance_scale"] == 6.0
+    return widgets(graph, text_encoder=("prompt", "negative_prompt"), denoise=(*SIZE, "num_frames"))
 
 
 CASES = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from family_cases.case import Case, Workflow, inputs_of
+from family_cases.case import SIZE, TEXT, Case, Workflow, inputs_of, widgets
 
 
 def ltx(graph: Workflow) -> dict[str, Any]:
@@ -13,15 +13,8 @@ def ltx(graph: Workflow) -> dict[str, Any]:
     # plain call leaves the guider alone. frame_rate reaches the transformer (its RoPE's time scale).
     text, denoise = inputs_of(graph, "_text_encoder"), inputs_of(graph, "_denoise")
     assert text["guidance_scale"] == 3.0
-    return {
-        "prompt": text["prompt"],
-        "negative_prompt": text["negative_prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-        "num_frames": denoise["num_frames"] or None,
-        "frame_rate": denoise["frame_rate"],
-    }
+    values = widgets(graph, text_encoder=TEXT, denoise=(*SIZE, "frame_rate"))
+    return {**values, "num_frames": denoise["num_frames"] or None}
 
 
 CASES = [

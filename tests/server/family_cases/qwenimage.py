@@ -11,7 +11,7 @@ from comfyui_modular_diffusers.adapters.convert import image_to_pil
 from PIL import Image, ImageOps
 
 from family_cases import case
-from family_cases.case import Case, Workflow, inputs_of
+from family_cases.case import SIZE, TEXT, Case, Workflow, inputs_of, widgets
 
 
 def loaded_image(name: str) -> Image.Image:
@@ -21,24 +21,15 @@ def loaded_image(name: str) -> Image.Image:
     return image_to_pil(torch.from_numpy(pixels.astype(np.float32) / 255.0)[None], None)
 
 
-PROMPT_INPUTS = ("prompt", "negative_prompt", "max_sequence_length")
-
-
-def _prompts(graph: Workflow, keys: tuple[str, ...] = PROMPT_INPUTS) -> dict[str, Any]:
+def _guider_left_alone(graph: Workflow) -> None:
     # The guidance_scale widget keeps the guider's default (CFG at 4.0 in diffusers' Qwen-Image blocks),
     # so the plain call leaves the guider alone.
-    text = inputs_of(graph, "_text_encoder")
-    assert text["guidance_scale"] == 4.0
-    return {key: text[key] for key in keys}
-
-
-def _size(graph: Workflow) -> dict[str, Any]:
-    denoise = inputs_of(graph, "_denoise")
-    return {"height": denoise["height"], "width": denoise["width"]}
+    assert inputs_of(graph, "_text_encoder")["guidance_scale"] == 4.0
 
 
 def qwenimage(graph: Workflow) -> dict[str, Any]:
-    return {**_prompts(graph), **_size(graph)}
+    _guider_left_alone(graph)
+    return widgets(graph, text_encoder=TEXT, denoise=SIZE)
 
 
 def normalized_latents(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
@@ -76,7 +67,8 @@ def qwenimage_inpaint(graph: Workflow) -> dict[str, Any]:
 def qwenimage_edit(graph: Workflow) -> dict[str, Any]:
     # The image reaches both encoder stages (each resizes it to the 1024x1024 area the blocks hard-code).
     image = case.loaded_image(inputs_of(graph, "LoadImage")["image"], inputs_of(graph, "ImageScale"))
-    return {**_prompts(graph, ("prompt", "negative_prompt")), "image": image, **_size(graph)}
+    _guider_left_alone(graph)
+    return {**widgets(graph, text_encoder=("prompt", "negative_prompt"), denoise=SIZE), "image": image}
 
 
 CASES = [

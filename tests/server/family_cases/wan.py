@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from family_cases.case import Case, Workflow, inputs_of
+from family_cases.case import SIZE, TEXT, Case, Workflow, inputs_of, widgets
 
 
 def wan(graph: Workflow) -> dict[str, Any]:
@@ -13,14 +13,7 @@ def wan(graph: Workflow) -> dict[str, Any]:
     # the plain call leaves the guider alone. num_frames 0 (unset) is diffusers' default (81 frames).
     text, denoise = inputs_of(graph, "_text_encoder"), inputs_of(graph, "_denoise")
     assert text["guidance_scale"] == 5.0
-    return {
-        "prompt": text["prompt"],
-        "negative_prompt": text["negative_prompt"],
-        "max_sequence_length": text["max_sequence_length"],
-        "height": denoise["height"],
-        "width": denoise["width"],
-        "num_frames": denoise["num_frames"] or None,
-    }
+    return {**widgets(graph, text_encoder=TEXT, denoise=SIZE), "num_frames": denoise["num_frames"] or None}
 
 
 CASES = [
