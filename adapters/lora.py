@@ -5,15 +5,21 @@
    exactly as `load_lora_weights` prepares it before handing it to PEFT.
 2. The alphas diffusers reads (kohya `network_alphas`, PEFT metadata `lora_alpha` / `alpha_pattern`) become
    ComfyUI's `<module>.alpha` keys; without one a module's scale is 1 (alpha = rank), as in diffusers.
-3. `comfy.lora.load_lora` turns it into patches on the module's state-dict keys (`module.<key>.weight` in
+3. DoRA magnitudes become ComfyUI's `<module>.dora_scale`: PEFT's `lora_magnitude_vector` (one value per
+   output feature) shaped as ComfyUI's, and the kohya / LyCORIS `dora_scale` keys, which diffusers' readers
+   drop, put back on the module whose converted `lora_A` is their `lora_down` (diffusers renames kohya's
+   tensors, it does not change them). ComfyUI applies them with its own DoRA formula.
+4. `comfy.lora.load_lora` turns it into patches on the module's state-dict keys (`module.<key>.weight` in
    the holder ComfyUI manages), and `ModelPatcher.add_patches` on a clone of the component's patcher applies
-   them the way ComfyUI applies a LoRA to its own models: patched when loaded, or per layer while streamed;
-   LoRA, LoHa, LoKr and the other adapters ComfyUI reads. The original patcher, and every branch using it,
+   them the way ComfyUI applies a LoRA to its own models: patched when loaded, or per layer while streamed.
+   (LoHa / LoKr files are not read: diffusers' readers refuse their keys, and the node says so.) The original
+   patcher, and every branch using it,
    is untouched; loading it again restores the weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import re
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import comfy.lora
+import safetensors
 import torch
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import (
@@ -36,6 +43,9 @@ logger = logging.getLogger(__name__)
 ADAPTER_SUFFIX = re.compile(
     r"\.(?:lora_[AB]|lora_down|lora_up|alpha|lokr_\w+|hada_\w+|diff|diff_b|dora_scale|lora_magnitude_vector)(?:\.|$)"
 )
+
+DORA_SCALE = ".dora_scale"
+PEFT_MAGNITUDE = re.compile(r"\.lora_magnitude_vector(?:\.weight)?$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +63,7 @@ class LoraFile:
 def read_lora(mixin: type, path: str, modules: Mapping[str, torch.nn.Module]) -> LoraFile:
     """`path` read and converted by `mixin` (the bundle's pipeline class) for the components in `modules`."""
     state_dict, alphas, metadata = _lora_state_dict(mixin, path, modules)
+    dropped = dropped_dora_scales(path)
     parts: dict[str, dict[str, torch.Tensor]] = {}
     taken: set[str] = set()
     for name in getattr(mixin, "_lora_loadable_modules", None) or []:
@@ -62,8 +73,11 @@ def read_lora(mixin: type, path: str, modules: Mapping[str, torch.nn.Module]) ->
         taken |= keys
         # Alphas converted with the weights they belong to (diffusers infers a format from the whole set).
         raw = {**_strip(state_dict, name), **{k: torch.tensor(float(v)) for k, v in _strip(alphas, name).items()}}
-        parts[name] = _alphas_as_comfyui(_peft_names(raw, modules[name]), _strip(metadata, name))
-    return LoraFile(components=parts, unmatched=sorted(set(state_dict) - taken))
+        part = _alphas_as_comfyui(_peft_names(raw, modules[name]), _strip(metadata, name))
+        parts[name] = _magnitudes_as_dora_scale(part, modules[name])
+    carried = _carry_dora(parts, dropped)
+    lost = [f"{name}{DORA_SCALE}" for name in dropped if name not in carried]
+    return LoraFile(components=parts, unmatched=sorted(set(state_dict) - taken) + sorted(lost))
 
 
 def _lora_state_dict(mixin: type, path: str, modules: Mapping[str, torch.nn.Module]) -> tuple[dict, dict, dict]:
@@ -119,6 +133,65 @@ def _pattern_value(path: str, patterns: Mapping[str, Any], default: Any) -> Any:
         if re.match(rf"(.*\.)?({pattern})$", path):
             return value
     return default
+
+
+def _magnitudes_as_dora_scale(part: dict[str, Any], module: torch.nn.Module) -> dict[str, Any]:
+    """PEFT's DoRA magnitudes (`<path>.lora_magnitude_vector`, one value per output feature) as ComfyUI's
+    `<path>.dora_scale`, shaped (out, 1, ...) like the module's weight so that each scales its output row."""
+    out = {}
+    for key, value in part.items():
+        weight = _weight(module, PEFT_MAGNITUDE.sub("", key)) if PEFT_MAGNITUDE.search(key) else None
+        if weight is None:
+            out[key] = value
+        else:
+            out[PEFT_MAGNITUDE.sub(DORA_SCALE, key)] = value.reshape(value.shape[0], *[1] * (weight.dim() - 1))
+    return out
+
+
+def _weight(module: torch.nn.Module, path: str) -> torch.Tensor | None:
+    try:
+        weight = getattr(module.get_submodule(path), "weight", None)
+    except AttributeError:
+        return None
+    return weight if isinstance(weight, torch.Tensor) else None
+
+
+def dropped_dora_scales(path: str) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """The file's kohya / LyCORIS DoRA magnitudes (`<name>.dora_scale`), which diffusers' LoRA readers drop,
+    each with its module's `lora_down` weight (None without one), by which `_carry_dora` finds the module."""
+    if not path.endswith(".safetensors"):
+        return {}
+    with safetensors.safe_open(path, framework="pt") as file:
+        keys = set(file.keys())
+        names = sorted(key.removesuffix(DORA_SCALE) for key in keys if key.endswith(DORA_SCALE))
+        downs = {name: f"{name}.lora_down.weight" for name in names}
+        return {
+            name: (file.get_tensor(f"{name}{DORA_SCALE}"), file.get_tensor(down) if down in keys else None)
+            for name, down in downs.items()
+        }
+
+
+def _carry_dora(parts: dict[str, dict[str, Any]], dropped: Mapping[str, tuple]) -> set[str]:
+    """Each dropped magnitude onto the one module whose converted `lora_A` equals its `lora_down`; returns
+    the names carried (a `lora_down` split over several modules, as Flux's fused qkv, is not)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name, part in parts.items():
+        for key, value in part.items():
+            if key.endswith(".lora_A.weight"):
+                found.setdefault(_digest(value), []).append((name, key.removesuffix(".lora_A.weight")))
+    carried = set()
+    for kohya_name, (scale, down) in dropped.items():
+        modules = found.get(_digest(down), []) if down is not None else []
+        if len(modules) == 1:
+            name, path = modules[0]
+            parts[name][f"{path}{DORA_SCALE}"] = scale
+            carried.add(kohya_name)
+    return carried
+
+
+def _digest(tensor: torch.Tensor) -> tuple:
+    data = tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    return tuple(tensor.shape), tensor.dtype, hashlib.sha256(data).hexdigest()
 
 
 def module_key_map(holder: torch.nn.Module) -> dict[str, str]:

@@ -8,9 +8,12 @@ kept out of ComfyUI's log while the pack itself calls diffusers (every other dif
 - "There are modules in <Model> that should be kept in float32: []. ...": diffusers' `from_single_file`
   casts every model it reads to `torch_dtype`, and `ModelMixin.to` warns even when that list is empty (the
   warning with modules in the list stays).
+- "It seems like you are using a DoRA checkpoint that is not compatible in Diffusers ...": diffusers' LoRA
+  readers drop kohya / LyCORIS `dora_scale` keys; the pack's LoRA loader puts them back (`adapters.lora`),
+  so the line would say the opposite of what happens (magnitudes it cannot place are listed by the node).
 
-Both are plain `logger.warning` calls (never cached, unlike `warning_once`), on diffusers' module loggers,
-which do not propagate to ComfyUI's handlers; a filter on each of those two loggers drops exactly these
+All are plain `logger.warning` calls (never cached, unlike `warning_once`), on diffusers' module loggers,
+which do not propagate to ComfyUI's handlers; a filter on each of those loggers drops exactly these
 records, and only while `known_benign_diffusers_lines_hidden()` is active in the running thread.
 """
 
@@ -26,6 +29,7 @@ KNOWN_BENIGN = {  # logger -> a pattern its known-benign records start with
     "diffusers.guiders.guider_utils": re.escape("Guiders are currently an experimental feature"),
     "diffusers.modular_pipelines.modular_pipeline_utils": re.escape("Component was not created using `ComponentSpec`"),
     "diffusers.models.modeling_utils": r"There are modules in \w+ that should be kept in float32: \[\]\.",
+    "diffusers.loaders.lora_pipeline": re.escape("It seems like you are using a DoRA checkpoint"),
 }
 
 _hiding: contextvars.ContextVar[bool] = contextvars.ContextVar("mdiff_hiding_benign_lines", default=False)

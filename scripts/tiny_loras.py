@@ -1,7 +1,8 @@
 """Tiny seeded LoRA files for the tiny models, in the formats users have: diffusers/PEFT (`<component>.<module>
 .lora_A.weight`, what diffusers' `save_lora_weights` writes) and kohya (`lora_unet_...` / `lora_te1_...` with
 `.lora_down`, `.lora_up`, `.alpha`, what kohya's trainer writes; for Flux in the original `double_blocks`
-layout with fused qkv). Written from the model folder's configs (the module shapes), byte-identical for a
+layout with fused qkv), and DoRA for SDXL's UNet in both (PEFT's `lora_magnitude_vector`, LyCORIS'
+`dora_scale`). Written from the model folder's configs (the module shapes), byte-identical for a
 seed, into ComfyUI's `models/loras`:
 
     python scripts/tiny_loras.py MODELS_DIR LORAS_DIR      # MODELS_DIR holds tiny-sdxl/ and tiny-flux/
@@ -74,6 +75,39 @@ def sdxl_kohya(folder: Path, generator) -> dict:
     return tensors
 
 
+def magnitude(generator, layer):
+    """A DoRA magnitude per output row: the row norms of the weight (DoRA's start) changed by up to 50%."""
+    import torch
+
+    change = 1 + 0.5 * (torch.rand(layer.out_features, generator=generator) * 2 - 1)
+    return layer.weight.detach().norm(dim=1) * change
+
+
+def sdxl_peft_dora(folder: Path, generator) -> dict:
+    """PEFT DoRA as diffusers saves it: `lora_A` / `lora_B` and `lora_magnitude_vector` (out,), rank 4."""
+    from diffusers import UNet2DConditionModel
+
+    tensors = {}
+    for name, layer in linears(UNet2DConditionModel.from_pretrained(folder / "unet"), UNET_TARGETS):
+        tensors[f"unet.{name}.lora_A.weight"], tensors[f"unet.{name}.lora_B.weight"] = pair(generator, 4, layer)
+        tensors[f"unet.{name}.lora_magnitude_vector"] = magnitude(generator, layer)
+    return tensors
+
+
+def sdxl_lycoris_dora(folder: Path, generator) -> dict:
+    """kohya names with LyCORIS' DoRA magnitudes (`dora_scale`, (out, 1)), rank 4, alpha 2."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    tensors = {}
+    for name, layer in linears(UNet2DConditionModel.from_pretrained(folder / "unet"), UNET_TARGETS):
+        key = "lora_unet_" + name.replace(".", "_")
+        tensors[f"{key}.lora_down.weight"], tensors[f"{key}.lora_up.weight"] = pair(generator, 4, layer)
+        tensors[f"{key}.alpha"] = torch.tensor(2.0)
+        tensors[f"{key}.dora_scale"] = magnitude(generator, layer).reshape(-1, 1)
+    return tensors
+
+
 def flux_peft(folder: Path, generator) -> dict:
     from diffusers import FluxTransformer2DModel
 
@@ -105,6 +139,9 @@ LORAS: dict[str, tuple[str, Callable]] = {
     "tiny-sdxl-lora-kohya.safetensors": ("tiny-sdxl", sdxl_kohya),
     "tiny-flux-lora-peft.safetensors": ("tiny-flux", flux_peft),
     "tiny-flux-lora-kohya.safetensors": ("tiny-flux", flux_kohya),
+    # Named to sort after the files above: a file's seed is its place in the sorted names.
+    "tiny-sdxl-lycoris-dora.safetensors": ("tiny-sdxl", sdxl_lycoris_dora),
+    "tiny-sdxl-peft-dora.safetensors": ("tiny-sdxl", sdxl_peft_dora),
 }
 
 

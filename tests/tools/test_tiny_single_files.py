@@ -333,7 +333,7 @@ def test_infer_diffusers_model_type_of_loras(models_dir, tmp_path):
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
     loras = build_tiny_loras(models_dir, tmp_path)
-    assert len(loras) == 4
+    assert len(loras) == 6
     for path in loras:
         loaded = infer_diffusers_model_type(safetensors.torch.load_file(path))
         assert infer_diffusers_model_type(header_tensors(path)) == loaded == "v1", path.name

@@ -102,3 +102,31 @@ def test_embeddings_never_go_to_fp8():
     assert net[0].weight.dtype == torch.float32 and net[1].weight.dtype == torch.float8_e5m2
     out = net(torch.tensor([[1, 2]]))  # computed in the input's dtype through ComfyUI's casting
     assert out.dtype == torch.float32
+
+
+def test_fp8_e4m3fn_fast_without_fp8_matmuls_is_fp8_e4m3fn(tiny_model):
+    """On a device without fp8 compute (this CPU, unless ComfyUI runs with --supports-fp8-compute) the
+    _fast option keeps ComfyUI's casting layers: the same layers and the same numbers as fp8_e4m3fn."""
+    import comfy.model_management as mm
+    from comfyui_modular_diffusers.adapters.comfy_layers import store_weights
+    from diffusers import UNet2DConditionModel
+
+    assert not mm.supports_fp8_compute(torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    sample, text = torch.randn(1, 4, 8, 8, generator=generator), torch.randn(1, 7, 64, generator=generator)
+    added = {
+        "text_embeds": torch.randn(1, 32, generator=generator),
+        "time_ids": torch.randn(1, 6, generator=generator),
+    }
+    runs = {}
+    for option in ("fp8_e4m3fn", "fp8_e4m3fn_fast"):
+        unet = UNet2DConditionModel.from_pretrained(tiny_model / "unet")
+        make_castable(unet)
+        stored = store_weights(unet, option, torch.device("cpu"))
+        with torch.no_grad():
+            out = unet(sample, 500, text, added_cond_kwargs=added).sample
+        runs[option] = (stored, [type(layer) for layer in unet.modules()], out)
+    (stored, classes, out), (fast_stored, fast_classes, fast_out) = runs.values()
+    assert stored > 40 and fast_stored == stored
+    assert fast_classes == classes and comfy.ops.fp8_ops.Linear not in fast_classes
+    assert torch.equal(fast_out, out)

@@ -14,6 +14,7 @@ from comfyui_modular_diffusers.adapters.quiet import (
     known_benign_diffusers_lines_hidden,
 )
 from diffusers import AutoencoderKL, ClassifierFreeGuidance
+from diffusers.loaders import StableDiffusionXLLoraLoaderMixin
 from diffusers.modular_pipelines.stable_diffusion_xl import StableDiffusionXLAutoBlocks
 
 
@@ -38,6 +39,10 @@ def a_node_runs_setup():
     pipeline.update_components(guider=guider, scheduler=copy.deepcopy(pipeline.scheduler))
     # What diffusers' from_single_file does with torch_dtype: warns though no module is to stay in float32.
     AutoencoderKL(block_out_channels=(8,), norm_num_groups=8).to(torch.float32)
+    # What a LoRA node does with a LyCORIS DoRA file: diffusers' reader warns that it drops `dora_scale`.
+    name = "lora_unet_down_blocks_0_attentions_0_proj_in"
+    dora = {f"{name}.lora_down.weight": torch.zeros(2, 4), f"{name}.lora_up.weight": torch.zeros(4, 2)}
+    StableDiffusionXLLoraLoaderMixin.lora_state_dict({**dora, f"{name}.dora_scale": torch.ones(4, 1)})
 
 
 def test_the_lines_are_hidden_inside_the_packs_calls(diffusers_lines):

@@ -14,31 +14,17 @@ from __future__ import annotations
 import logging
 
 import comfy.model_management as mm
-import folder_paths
 import pytest
 import safetensors.torch
 import torch
 from comfyui_modular_diffusers.adapters.components import ComponentsBundle
 from comfyui_modular_diffusers.nodes.lora import LoraLoader
 from diffusers.modular_pipelines import ModularPipeline
-from tiny_loras import build_tiny_loras
 
 STRENGTH = 0.7
 
 
-@pytest.fixture(scope="module")
-def loras(tiny_model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("loras")
-    build_tiny_loras(tiny_model.parent, folder)
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def loras_folder(loras, monkeypatch):
-    monkeypatch.setattr(folder_paths, "get_filename_list", lambda name: sorted(p.name for p in loras.iterdir()))
-    monkeypatch.setattr(folder_paths, "get_full_path_or_raise", lambda name, file: str(loras / file))
-    yield
-    mm.unload_all_models()
+pytestmark = pytest.mark.usefixtures("loras_folder")
 
 
 def pipeline(folder) -> ModularPipeline:
