@@ -12,9 +12,8 @@
 4. `comfy.lora.load_lora` turns it into patches on the module's state-dict keys (`module.<key>.weight` in
    the holder ComfyUI manages), and `ModelPatcher.add_patches` on a clone of the component's patcher applies
    them the way ComfyUI applies a LoRA to its own models: patched when loaded, or per layer while streamed.
-   (LoHa / LoKr files are not read: diffusers' readers refuse their keys, and the node says so.) The original
-   patcher, and every branch using it,
-   is untouched; loading it again restores the weights.
+   The original patcher, and every branch using it, is untouched; loading it again restores the weights.
+   (LoHa / LoKr files are not read: diffusers' readers refuse their keys, and the node says so.)
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ ADAPTER_SUFFIX = re.compile(
     r"\.(?:lora_[AB]|lora_down|lora_up|alpha|lokr_\w+|hada_\w+|diff|diff_b|dora_scale|lora_magnitude_vector)(?:\.|$)"
 )
 
+LYCORIS_ONLY = re.compile(r"\.(?:hada|lokr)_\w+$")  # LoHa / LoKr keys, which no diffusers reader converts
 DORA_SCALE = ".dora_scale"
 PEFT_MAGNITUDE = re.compile(r"\.lora_magnitude_vector(?:\.weight)?$")
 
@@ -62,6 +62,11 @@ class LoraFile:
 
 def read_lora(mixin: type, path: str, modules: Mapping[str, torch.nn.Module]) -> LoraFile:
     """`path` read and converted by `mixin` (the bundle's pipeline class) for the components in `modules`."""
+    kinds = _lycoris_kinds(path)
+    if kinds:
+        raise ValueError(
+            f"it holds LoHa / LoKr weights ({', '.join(kinds)}_* keys), which diffusers' readers do not take"
+        )
     state_dict, alphas, metadata = _lora_state_dict(mixin, path, modules)
     dropped = dropped_dora_scales(path)
     parts: dict[str, dict[str, torch.Tensor]] = {}
@@ -154,6 +159,15 @@ def _weight(module: torch.nn.Module, path: str) -> torch.Tensor | None:
     except AttributeError:
         return None
     return weight if isinstance(weight, torch.Tensor) else None
+
+
+def _lycoris_kinds(path: str) -> list[str]:
+    """The LoHa / LoKr kinds (`hada`, `lokr`) of a safetensors file's keys."""
+    if not path.endswith(".safetensors"):
+        return []
+    with safetensors.safe_open(path, framework="pt") as file:
+        found = (LYCORIS_ONLY.search(key) for key in file.keys())
+        return sorted({match.group(0)[1:].split("_")[0] for match in found if match})
 
 
 def dropped_dora_scales(path: str) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:

@@ -177,3 +177,14 @@ def test_keys_that_match_nothing_are_listed_once(sdxl, loras, caplog):
         apply(sdxl, "extra-keys.safetensors")
     lines = [r.getMessage() for r in caplog.records if "match no module" in r.getMessage()]
     assert len(lines) == 1 and "2 keys of extra-keys.safetensors" in lines[0] and "no_such_block" in lines[0]
+
+
+def test_a_loha_file_is_refused_naming_it(sdxl, loras):
+    """diffusers' readers take no LoHa / LoKr keys (`hada_*`, `lokr_*`), so the pack cannot map them."""
+    name = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q"
+    tensors = {f"{name}.hada_w{i}_{ab}": torch.ones(2, 8) for i in (1, 2) for ab in ("a", "b")}
+    safetensors.torch.save_file({**tensors, f"{name}.alpha": torch.tensor(2.0)}, str(loras / "loha.safetensors"))
+    with pytest.raises(
+        ValueError, match=r"loha.safetensors cannot be read as a LoRA: .* LoHa / LoKr weights \(hada_\* keys\)"
+    ):
+        apply(sdxl, "loha.safetensors")
