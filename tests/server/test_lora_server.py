@@ -1,11 +1,14 @@
 """Load LoRA (Diffusers) through a real server: the shipped workflow, a LoRA branch beside a plain one of the
-same loader, a new strength that loads nothing from disk again, another family's LoRA refused by name."""
+same loader, a new strength that loads nothing from disk again, another family's LoRA refused by name, DoRA
+files in both formats (their values against ComfyUI's own DoRA: tests/unit/nodes/test_lora_dora.py)."""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
+import pytest
+import safetensors.torch
 from comfy_harness import PromptRejected, load_api_workflow
 from helpers import saved_image
 
@@ -73,3 +76,21 @@ def test_another_familys_lora_is_refused_and_the_server_keeps_serving(server, cl
         assert "lora_name" in str(rejected.body)
     else:
         raise AssertionError("a path outside the loras folders was queued")
+
+
+@pytest.mark.parametrize(
+    ("name", "magnitude"),
+    [("tiny-sdxl-lycoris-dora", ".dora_scale"), ("tiny-sdxl-peft-dora", ".lora_magnitude_vector")],
+)
+def test_a_doras_magnitudes_reach_the_image(server, client, name, magnitude):
+    loras = server.base / "models" / "loras"
+    tensors = safetensors.torch.load_file(str(loras / f"{name}.safetensors"))
+    without = {key: value for key, value in tensors.items() if not key.endswith(magnitude)}
+    assert len(without) < len(tensors)
+    safetensors.torch.save_file(without, str(loras / f"{name}-no-magnitudes.safetensors"))
+    images = []
+    for file in (name, f"{name}-no-magnitudes"):
+        prompt = load_api_workflow("sdxl_lora")
+        prompt["6"]["inputs"]["lora_name"] = f"{file}.safetensors"
+        images.append(saved_image(server, client.run(prompt), "5").astype(int))
+    assert np.abs(images[0] - images[1]).mean() > 1  # the magnitudes change the image
