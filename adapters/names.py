@@ -29,6 +29,8 @@ DEFAULT_NAME_RULES: dict[str, NameRule] = {
     "prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set (the model uses `prompt`)."),
     "negative_prompt": NameRule("STRING", _TEXT, unset="", tooltip="Empty: no negative prompt."),
     "negative_prompt_2": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set."),
+    "prompt_3": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set (the model uses `prompt`)."),
+    "negative_prompt_3": NameRule("STRING", _TEXT, unset="", tooltip="Empty: not set."),
     "height": NameRule("INT", _SIZE, unset=0, tooltip="0: the model's default size."),
     "width": NameRule("INT", _SIZE, unset=0, tooltip="0: the model's default size."),
     "num_inference_steps": NameRule(

@@ -73,6 +73,11 @@ def start_server(
     return comfy
 
 
+def comfy_quantize(image: np.ndarray) -> np.ndarray:
+    """What SaveImage does to a float image before writing the PNG."""
+    return np.clip(255.0 * image, 0, 255).astype(np.uint8)
+
+
 def saved_image(server, run, node_id: str) -> np.ndarray:
     """The first image a Save Image node of a finished run wrote, as RGB pixels."""
     assert run.status == "success", run.error() or run.history.get("status")

@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from browser import Browser, open_frontend
 from comfy_harness import PACK_DIR_NAME, WORKFLOWS, load_api_workflow
-from helpers import QUEUE_JS, wait_for_history
+from helpers import QUEUE_JS, saved_image, wait_for_history
 from make_ui_workflows import api_names
+from PIL import Image
 
 NAMES = api_names()
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -187,3 +189,22 @@ def test_a_canvas_file_saved_before_the_loaders_weight_dtypes_loads_with_their_d
     assert loader["widgets_values"] == ["tiny-sdxl", "float32", False]
     page.evaluate(f"(async () => {{ await app.loadGraphData({json.dumps(saved)}, true, true, 'old'); }})()")
     assert nodes_of(page.evaluate(PROMPT_JS)) == nodes_of(load_api_workflow("sdxl_text2image"))
+
+
+def test_a_canvas_file_saved_before_sd3s_third_prompts_loads_at_its_version(page, server, client):
+    """SD3's text encoder gained prompt_3 and negative_prompt_3 between its widgets (the catalog snapshot's
+    version 2): a file saved before loads that node as its version 1, every value where it was saved, and
+    its run gives the current workflow's image."""
+    saved = json.loads((FIXTURES / "old_canvas" / "sd3_text2image_before_prompt_3.json").read_text())
+    encoder = next(node for node in saved["nodes"] if node["type"].endswith("_text_encoder"))
+    assert encoder["widgets_values"] == ["a photo of a red fox in the snow", "", "blurry, low quality", "", 256]
+    page.evaluate(f"(async () => {{ await app.loadGraphData({json.dumps(saved)}, true, true, 'old'); }})()")
+    current = load_api_workflow("sd3_text2image")
+    prompt = page.evaluate(PROMPT_JS)
+    assert prompt["2"]["class_type"] == f"{current['2']['class_type']}_v1"
+    assert prompt["2"]["inputs"] == {k: v for k, v in current["2"]["inputs"].items() if not k.endswith("_3")}
+    entry = queue_from_page(page, client)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"]["messages"])[:3000]
+    image = entry["outputs"]["5"]["images"][0]
+    old = np.asarray(Image.open(server.base / "output" / image["subfolder"] / image["filename"]).convert("RGB"))
+    assert np.array_equal(old, saved_image(server, client.run(current), "5"))

@@ -17,7 +17,7 @@ import torch
 from browser import open_frontend
 from comfy_harness import ComfyServer
 from diffusers import AutoencoderKL
-from helpers import QUEUE_JS, assert_counts_every_step, prepare_base, saved_image, wait_for_history
+from helpers import QUEUE_JS, assert_counts_every_step, comfy_quantize, prepare_base, saved_image, wait_for_history
 from PIL import Image
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -96,11 +96,6 @@ def custom_server(tmp_path_factory, tiny_model):
 @pytest.fixture
 def custom_client(custom_server):
     return custom_server.client()
-
-
-def comfy_quantize(image: np.ndarray) -> np.ndarray:
-    """What SaveImage does to a float image before writing the PNG."""
-    return np.clip(255.0 * image, 0, 255).astype(np.uint8)
 
 
 def example_image(server: ComfyServer) -> Image.Image:

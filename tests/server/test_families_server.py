@@ -24,7 +24,7 @@ from diffusers import ModularPipeline
 from diffusers.guiders import ClassifierFreeGuidance
 from family_cases import CASES
 from family_cases.case import Case, Workflow
-from helpers import flac_quantize, saved_audio, start_server
+from helpers import comfy_quantize, flac_quantize, saved_audio, start_server
 from PIL import Image, ImageOps
 
 parametrize_cases = pytest.mark.parametrize("case", CASES, ids=str)
@@ -99,11 +99,6 @@ def check_video_of_frames(server, run, node_id: str, frames: np.ndarray, fps: Fr
     for got, want in zip(video, frames, strict=True):
         assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.75
         assert np.abs(got.mean((0, 1)) - want.mean((0, 1))).max() < 4
-
-
-def comfy_quantize(image: np.ndarray) -> np.ndarray:
-    """What SaveImage does to a float image before writing the PNG."""
-    return np.clip(255.0 * image, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,13 @@ from family_cases.case import SIZE, TEXT, Case, Workflow, inputs_of, widgets
 def sd3(graph: Workflow) -> dict[str, Any]:
     # The guidance_scale widget keeps the guider's default (CFG at 7.0 in diffusers' SD3 blocks), so the
     # plain call leaves the guider alone; the negative prompt makes the loop run both passes. Empty
-    # prompt_2 / negative_prompt_2 widgets are unset: diffusers then uses prompt / negative_prompt.
+    # prompt_2 / prompt_3 / negative_prompt_2 / negative_prompt_3 widgets are unset: diffusers then uses prompt /
+    # negative_prompt (tests/server/test_sd3_prompts_server.py sets the third ones).
     text, denoise = inputs_of(graph, "_text_encoder"), inputs_of(graph, "_denoise")
     assert denoise["guidance_scale"] == 7.0
-    assert text["negative_prompt"] and not text["prompt_2"] and not text["negative_prompt_2"]
+    assert text["negative_prompt"] and not any(
+        text[f"{name}_{n}"] for name in ("prompt", "negative_prompt") for n in (2, 3)
+    )
     return widgets(graph, text_encoder=TEXT, denoise=SIZE)
 
 
