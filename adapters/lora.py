@@ -187,7 +187,7 @@ def dropped_dora_scales(path: str) -> dict[str, tuple[torch.Tensor, torch.Tensor
 
 def _carry_dora(parts: dict[str, dict[str, Any]], dropped: Mapping[str, tuple]) -> set[str]:
     """Each dropped magnitude onto the one module whose converted `lora_A` equals its `lora_down`; returns
-    the names carried (a `lora_down` split over several modules, as Flux's fused qkv, is not)."""
+    the names carried (a `lora_down` split over several modules, as a fused qkv's, is not)."""
     found: dict[str, list[tuple[str, str]]] = {}
     for name, part in parts.items():
         for key, value in part.items():
