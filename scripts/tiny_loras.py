@@ -2,8 +2,8 @@
 .lora_A.weight`, what diffusers' `save_lora_weights` writes) and kohya (`lora_unet_...` / `lora_te1_...` with
 `.lora_down`, `.lora_up`, `.alpha`, what kohya's trainer writes; for Flux in the original `double_blocks`
 layout with fused qkv), and DoRA for SDXL's UNet in both (PEFT's `lora_magnitude_vector`, LyCORIS'
-`dora_scale`). Written from the model folder's configs (the module shapes), byte-identical for a
-seed, into ComfyUI's `models/loras`:
+`dora_scale`). Written from the model folder (the module shapes; the DoRA magnitudes from the weights' row
+norms), byte-identical for a seed, into ComfyUI's `models/loras`:
 
     python scripts/tiny_loras.py MODELS_DIR LORAS_DIR      # MODELS_DIR holds tiny-sdxl/ and tiny-flux/
 
