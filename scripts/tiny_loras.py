@@ -1,7 +1,7 @@
 """Tiny seeded LoRA files for the tiny models, in the formats users have: diffusers/PEFT (`<component>.<module>
 .lora_A.weight`, what diffusers' `save_lora_weights` writes) and kohya (`lora_unet_...` / `lora_te1_...` with
 `.lora_down`, `.lora_up`, `.alpha`, what kohya's trainer writes; for Flux in the original `double_blocks`
-layout with fused qkv), and DoRA for SDXL's UNet in both (PEFT's `lora_magnitude_vector`, LyCORIS'
+layout with fused qkv), and DoRA for SDXL in both (PEFT's `lora_magnitude_vector`, LyCORIS'
 `dora_scale`). Written from the model folder (the module shapes; the DoRA magnitudes from the weights' row
 norms), byte-identical for a seed, into ComfyUI's `models/loras`:
 
@@ -95,16 +95,22 @@ def sdxl_peft_dora(folder: Path, generator) -> dict:
 
 
 def sdxl_lycoris_dora(folder: Path, generator) -> dict:
-    """kohya names with LyCORIS' DoRA magnitudes (`dora_scale`, (out, 1)), rank 4, alpha 2."""
+    """kohya names with LyCORIS' DoRA magnitudes (`dora_scale`, (out, 1)): UNet rank 4 alpha 2, CLIP rank 2
+    alpha 1."""
     import torch
     from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
 
     tensors = {}
-    for name, layer in linears(UNet2DConditionModel.from_pretrained(folder / "unet"), UNET_TARGETS):
-        key = "lora_unet_" + name.replace(".", "_")
-        tensors[f"{key}.lora_down.weight"], tensors[f"{key}.lora_up.weight"] = pair(generator, 4, layer)
-        tensors[f"{key}.alpha"] = torch.tensor(2.0)
-        tensors[f"{key}.dora_scale"] = magnitude(generator, layer).reshape(-1, 1)
+    for prefix, module, targets, rank, alpha in (
+        ("lora_unet_", UNet2DConditionModel.from_pretrained(folder / "unet"), UNET_TARGETS, 4, 2.0),
+        ("lora_te1_text_model_", CLIPTextModel.from_pretrained(folder / "text_encoder"), TEXT_TARGETS, 2, 1.0),
+    ):
+        for name, layer in linears(module, targets):
+            key = prefix + name.replace(".", "_")
+            tensors[f"{key}.lora_down.weight"], tensors[f"{key}.lora_up.weight"] = pair(generator, rank, layer)
+            tensors[f"{key}.alpha"] = torch.tensor(alpha)
+            tensors[f"{key}.dora_scale"] = magnitude(generator, layer).reshape(-1, 1)
     return tensors
 
 

@@ -31,9 +31,9 @@ def sdxl(tiny_model):
     return ComponentsBundle.from_pipeline(pipe, "tiny-sdxl", family="stable_diffusion_xl")
 
 
-def patched_weight(bundle: ComponentsBundle, path: str) -> torch.Tensor:
-    mm.load_models_gpu([bundle.patchers["unet"]])
-    return bundle.get("unet").get_submodule(path).weight.detach().clone()
+def patched_weight(bundle: ComponentsBundle, path: str, component: str = "unet") -> torch.Tensor:
+    mm.load_models_gpu([bundle.patchers[component]])
+    return bundle.get(component).get_submodule(path).weight.detach().clone()
 
 
 def comfyui_weight(weight: torch.Tensor, tensors: dict[str, torch.Tensor], strength: float) -> torch.Tensor:
@@ -65,6 +65,21 @@ def test_a_lycoris_dora_is_applied_as_comfyui_applies_it(sdxl, loras, first_laye
     assert (expected - without_dora).abs().max() > 1e-2  # the magnitudes matter
     assert torch.allclose(ours, expected, atol=1e-6, rtol=0)
     assert torch.equal(patched_weight(sdxl, first_layer), base)  # the input bundle: the original weights
+
+
+def test_a_lycoris_dora_on_the_text_encoder_is_applied_as_comfyui_applies_it(sdxl, loras):
+    path = "encoder.layers.0.self_attn.q_proj"
+    base = patched_weight(sdxl, path, "text_encoder")
+    patched = LoraLoader.execute(sdxl, "tiny-sdxl-lycoris-dora.safetensors", 0.0, STRENGTH).args[0]
+    assert patched.patchers["unet"] is sdxl.patchers["unet"]  # strength_model 0: the UNet is left out
+    tensors = safetensors.torch.load_file(str(loras / "tiny-sdxl-lycoris-dora.safetensors"))
+    own = module_tensors(tensors, "lora_te1_text_model_" + path.replace(".", "_"))
+    assert "x.dora_scale" in own
+    expected = comfyui_weight(base, own, STRENGTH)
+    assert (
+        expected - comfyui_weight(base, {k: v for k, v in own.items() if k != "x.dora_scale"}, STRENGTH)
+    ).abs().max() > 1e-2
+    assert torch.allclose(patched_weight(patched, path, "text_encoder"), expected, atol=1e-6, rtol=0)
 
 
 def test_a_peft_dora_is_applied_with_its_magnitudes_per_output_row(sdxl, loras, first_layer):
