@@ -62,13 +62,12 @@ class LoraFile:
 
 def read_lora(mixin: type, path: str, modules: Mapping[str, torch.nn.Module]) -> LoraFile:
     """`path` read and converted by `mixin` (the bundle's pipeline class) for the components in `modules`."""
-    kinds = _lycoris_kinds(path)
+    kinds, dropped = beyond_diffusers(path)
     if kinds:
         raise ValueError(
             f"it holds LoHa / LoKr weights ({', '.join(kinds)}_* keys), which diffusers' readers do not take"
         )
     state_dict, alphas, metadata = _lora_state_dict(mixin, path, modules)
-    dropped = dropped_dora_scales(path)
     parts: dict[str, dict[str, torch.Tensor]] = {}
     taken: set[str] = set()
     for name in getattr(mixin, "_lora_loadable_modules", None) or []:
@@ -161,28 +160,22 @@ def _weight(module: torch.nn.Module, path: str) -> torch.Tensor | None:
     return weight if isinstance(weight, torch.Tensor) else None
 
 
-def _lycoris_kinds(path: str) -> list[str]:
-    """The LoHa / LoKr kinds (`hada`, `lokr`) of a safetensors file's keys."""
-    if not path.endswith(".safetensors"):
-        return []
-    with safetensors.safe_open(path, framework="pt") as file:
-        found = (LYCORIS_ONLY.search(key) for key in file.keys())
-        return sorted({match.group(0)[1:].split("_")[0] for match in found if match})
-
-
-def dropped_dora_scales(path: str) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
-    """The file's kohya / LyCORIS DoRA magnitudes (`<name>.dora_scale`), which diffusers' LoRA readers drop,
+def beyond_diffusers(path: str) -> tuple[list[str], dict[str, tuple[torch.Tensor, torch.Tensor | None]]]:
+    """What diffusers' LoRA readers do not take from a safetensors file, in one look at it: its LoHa / LoKr
+    kinds (`hada`, `lokr`), and its kohya / LyCORIS DoRA magnitudes (`<name>.dora_scale`, which they drop),
     each with its module's `lora_down` weight (None without one), by which `_carry_dora` finds the module."""
     if not path.endswith(".safetensors"):
-        return {}
+        return [], {}
     with safetensors.safe_open(path, framework="pt") as file:
         keys = set(file.keys())
+        kinds = sorted({match.group(0)[1:].split("_")[0] for key in keys if (match := LYCORIS_ONLY.search(key))})
         names = sorted(key.removesuffix(DORA_SCALE) for key in keys if key.endswith(DORA_SCALE))
         downs = {name: f"{name}.lora_down.weight" for name in names}
-        return {
+        dropped = {
             name: (file.get_tensor(f"{name}{DORA_SCALE}"), file.get_tensor(down) if down in keys else None)
             for name, down in downs.items()
         }
+    return kinds, dropped
 
 
 def _carry_dora(parts: dict[str, dict[str, Any]], dropped: Mapping[str, tuple]) -> set[str]:

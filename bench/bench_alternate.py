@@ -31,20 +31,10 @@ MODEL = bn.RESULTS / bn.MODEL_NAME
 
 
 def start_server(args: argparse.Namespace, base: Path, kind: str, log: Path) -> Any:
-    from comfy_harness import PACK_DIR_NAME, ComfyServer
+    from comfy_harness import PACK_DIR_NAME
 
-    class NativeServer(ComfyServer):
-        """ComfyUI without this pack: its custom_nodes folder is left empty."""
-
-        def check_pack_loaded(self) -> None:
-            if "Traceback (most recent call last)" in self.log():
-                self.stop()
-                raise RuntimeError(f"ComfyUI logged an error at start-up:\n{self.log()}")
-
-    env = {"OMP_NUM_THREADS": str(args.threads)}
-    server_class = NativeServer if kind == "native" else ComfyServer
     extra = ["--output-directory", str(base / "output"), *bn.PATHS[kind][3]]
-    server = server_class(base, extra_args=extra, env=env, log_path=log)
+    server = bn.server_class(kind)(base, extra_args=extra, env={"OMP_NUM_THREADS": str(args.threads)}, log_path=log)
     link = base / "custom_nodes" / PACK_DIR_NAME
     if kind == "native" and link.is_symlink():
         link.unlink()

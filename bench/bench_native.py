@@ -444,8 +444,9 @@ PATHS = {
 }
 
 
-def run_server(args: argparse.Namespace, base: Path, name: str, kind: str, runs: int, patch: bool) -> dict[str, Any]:
-    from comfy_harness import PACK_DIR_NAME, ComfyServer
+def server_class(kind: str) -> type:
+    """The harness's server for the pack's paths; for native, one that does not check for the pack."""
+    from comfy_harness import ComfyServer
 
     class NativeServer(ComfyServer):
         """ComfyUI without this pack: its custom_nodes folder is left empty."""
@@ -454,6 +455,12 @@ def run_server(args: argparse.Namespace, base: Path, name: str, kind: str, runs:
             if "Traceback (most recent call last)" in self.log():
                 self.stop()
                 raise RuntimeError(f"ComfyUI logged an error at start-up:\n{self.log()}")
+
+    return NativeServer if kind == "native" else ComfyServer
+
+
+def run_server(args: argparse.Namespace, base: Path, name: str, kind: str, runs: int, patch: bool) -> dict[str, Any]:
+    from comfy_harness import PACK_DIR_NAME
 
     build, sampler, _, extra = PATHS[kind]
     env = {"OMP_NUM_THREADS": str(args.threads), **extra_env(args)}
@@ -464,8 +471,7 @@ def run_server(args: argparse.Namespace, base: Path, name: str, kind: str, runs:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(patch_dir), os.environ.get("PYTHONPATH")]))
     output = base / "output"
     load = load_average()
-    server_class = NativeServer if kind == "native" else ComfyServer
-    server = server_class(base, extra_args=["--output-directory", str(output), *extra], env=env,
+    server = server_class(kind)(base, extra_args=["--output-directory", str(output), *extra], env=env,
                           log_path=base.parent / f"{name}.log")  # fmt: skip
     if kind == "native":
         (base / "custom_nodes" / PACK_DIR_NAME).unlink()

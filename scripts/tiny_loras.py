@@ -55,8 +55,9 @@ def sdxl_peft(folder: Path, generator) -> dict:
     return tensors
 
 
-def sdxl_kohya(folder: Path, generator) -> dict:
-    """kohya names in diffusers' layout (`lora_unet_down_blocks_...`), alpha 2 on the UNet, 1 on CLIP."""
+def sdxl_kohya(folder: Path, generator, dora: bool = False) -> dict:
+    """kohya names in diffusers' layout (`lora_unet_down_blocks_...`), alpha 2 on the UNet, 1 on CLIP; with
+    `dora`, LyCORIS' DoRA magnitudes too (`dora_scale`, (out, 1))."""
     import torch
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel
@@ -72,6 +73,8 @@ def sdxl_kohya(folder: Path, generator) -> dict:
             key = prefix + name.replace(".", "_")
             tensors[f"{key}.lora_down.weight"], tensors[f"{key}.lora_up.weight"] = pair(generator, rank, layer)
             tensors[f"{key}.alpha"] = torch.tensor(alpha)
+            if dora:
+                tensors[f"{key}.dora_scale"] = magnitude(generator, layer).reshape(-1, 1)
     return tensors
 
 
@@ -95,23 +98,7 @@ def sdxl_peft_dora(folder: Path, generator) -> dict:
 
 
 def sdxl_lycoris_dora(folder: Path, generator) -> dict:
-    """kohya names with LyCORIS' DoRA magnitudes (`dora_scale`, (out, 1)): UNet rank 4 alpha 2, CLIP rank 2
-    alpha 1."""
-    import torch
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextModel
-
-    tensors = {}
-    for prefix, module, targets, rank, alpha in (
-        ("lora_unet_", UNet2DConditionModel.from_pretrained(folder / "unet"), UNET_TARGETS, 4, 2.0),
-        ("lora_te1_text_model_", CLIPTextModel.from_pretrained(folder / "text_encoder"), TEXT_TARGETS, 2, 1.0),
-    ):
-        for name, layer in linears(module, targets):
-            key = prefix + name.replace(".", "_")
-            tensors[f"{key}.lora_down.weight"], tensors[f"{key}.lora_up.weight"] = pair(generator, rank, layer)
-            tensors[f"{key}.alpha"] = torch.tensor(alpha)
-            tensors[f"{key}.dora_scale"] = magnitude(generator, layer).reshape(-1, 1)
-    return tensors
+    return sdxl_kohya(folder, generator, dora=True)
 
 
 def flux_peft(folder: Path, generator) -> dict:

@@ -53,33 +53,24 @@ def first_layer(sdxl) -> str:
     return linears(sdxl.get("unet"), UNET_TARGETS)[0][0]
 
 
-def test_a_lycoris_dora_is_applied_as_comfyui_applies_it(sdxl, loras, first_layer):
-    base = patched_weight(sdxl, first_layer)
-    ours = patched_weight(LoraLoader.execute(sdxl, "tiny-sdxl-lycoris-dora.safetensors", STRENGTH, 0.0).args[0],
-                          first_layer)  # fmt: skip
+@pytest.mark.parametrize(
+    ("component", "prefix", "other"),
+    [("unet", "lora_unet_", "text_encoder"), ("text_encoder", "lora_te1_text_model_", "unet")],
+)
+def test_a_lycoris_dora_is_applied_as_comfyui_applies_it(sdxl, loras, first_layer, component, prefix, other):
+    path = first_layer if component == "unet" else "encoder.layers.0.self_attn.q_proj"
+    base = patched_weight(sdxl, path, component)
+    strengths = (STRENGTH, 0.0) if component == "unet" else (0.0, STRENGTH)
+    patched = LoraLoader.execute(sdxl, "tiny-sdxl-lycoris-dora.safetensors", *strengths).args[0]
+    assert patched.patchers[other] is sdxl.patchers[other]  # strength 0: the other component is left out
     tensors = safetensors.torch.load_file(str(loras / "tiny-sdxl-lycoris-dora.safetensors"))
-    own = module_tensors(tensors, "lora_unet_" + first_layer.replace(".", "_"))
+    own = module_tensors(tensors, prefix + path.replace(".", "_"))
     assert set(own) == {"x.lora_down.weight", "x.lora_up.weight", "x.alpha", "x.dora_scale"}
     expected = comfyui_weight(base, own, STRENGTH)
     without_dora = comfyui_weight(base, {k: v for k, v in own.items() if k != "x.dora_scale"}, STRENGTH)
     assert (expected - without_dora).abs().max() > 1e-2  # the magnitudes matter
-    assert torch.allclose(ours, expected, atol=1e-6, rtol=0)
-    assert torch.equal(patched_weight(sdxl, first_layer), base)  # the input bundle: the original weights
-
-
-def test_a_lycoris_dora_on_the_text_encoder_is_applied_as_comfyui_applies_it(sdxl, loras):
-    path = "encoder.layers.0.self_attn.q_proj"
-    base = patched_weight(sdxl, path, "text_encoder")
-    patched = LoraLoader.execute(sdxl, "tiny-sdxl-lycoris-dora.safetensors", 0.0, STRENGTH).args[0]
-    assert patched.patchers["unet"] is sdxl.patchers["unet"]  # strength_model 0: the UNet is left out
-    tensors = safetensors.torch.load_file(str(loras / "tiny-sdxl-lycoris-dora.safetensors"))
-    own = module_tensors(tensors, "lora_te1_text_model_" + path.replace(".", "_"))
-    assert "x.dora_scale" in own
-    expected = comfyui_weight(base, own, STRENGTH)
-    assert (
-        expected - comfyui_weight(base, {k: v for k, v in own.items() if k != "x.dora_scale"}, STRENGTH)
-    ).abs().max() > 1e-2
-    assert torch.allclose(patched_weight(patched, path, "text_encoder"), expected, atol=1e-6, rtol=0)
+    assert torch.allclose(patched_weight(patched, path, component), expected, atol=1e-6, rtol=0)
+    assert torch.equal(patched_weight(sdxl, path, component), base)  # the input bundle: the original weights
 
 
 def test_a_peft_dora_is_applied_with_its_magnitudes_per_output_row(sdxl, loras, first_layer):
